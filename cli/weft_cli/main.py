@@ -1,0 +1,5 @@
+"""Entry point of the `weft` command."""
+
+
+def main() -> None:
+    print("weft")

@@ -1,0 +1,1 @@
+"""The Weft data-plane proxy and proxy-init."""

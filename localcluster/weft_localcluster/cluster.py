@@ -1,0 +1,362 @@
+"""Bring a real Kubernetes control plane up on loopback, report on it, take it down.
+
+etcd, kube-apiserver, kube-controller-manager and kube-scheduler run as processes of
+their own, bound to 127.0.0.1, with state (PKI, kubeconfigs, etcd data, logs, pid files)
+in one folder. The cluster is ephemeral: `down` stops exactly the processes `up` started
+and removes the folder.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import ssl
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from weft_localcluster import pki, ports, processes, versions
+from weft_localcluster.build import Binaries, ensure_binaries
+from weft_localcluster.kubeconfig import write_kubeconfig
+
+SERVICE_CIDR = "10.96.0.0/16"
+FIRST_SERVICE_IP = "10.96.0.1"
+DEFAULT_API_PORT = 6443
+START_TIMEOUT = 180.0
+# Start order; `down` stops in reverse.
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+
+
+class ClusterError(RuntimeError):
+    """The cluster cannot be brought up or down; the message names the cause and the fix."""
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """What a running cluster's clients need, saved as cluster.json in the state folder."""
+
+    state_dir: str
+    api_port: int
+    etcd_port: int
+    etcd_peer_port: int
+    controller_manager_port: int
+    scheduler_port: int
+    kubernetes_version: str
+    etcd_version: str
+    bin_dir: str
+
+    @property
+    def server(self) -> str:
+        return f"https://{ports.HOST}:{self.api_port}"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return Path(self.state_dir) / "kubeconfig"
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    pid: int | None
+    running: bool
+    healthy: bool
+    log: str | None
+
+
+class LocalCluster:
+    def __init__(self, state_dir: Path, console: Console | None = None) -> None:
+        self.state = state_dir
+        self.console = console or Console(stderr=True)
+
+    # -- paths ------------------------------------------------------------------
+    @property
+    def pki_dir(self) -> Path:
+        return self.state / "pki"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.state / "kubeconfig"
+
+    @property
+    def info_file(self) -> Path:
+        return self.state / "cluster.json"
+
+    def info(self) -> ClusterInfo | None:
+        try:
+            return ClusterInfo(**json.loads(self.info_file.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    # -- up ---------------------------------------------------------------------
+    def up(self, api_port: int = DEFAULT_API_PORT, timeout: float = START_TIMEOUT) -> ClusterInfo:
+        """Start the cluster, or return the running one. `api_port=0` picks a free port."""
+        binaries = ensure_binaries(self.console)
+        running = self._check_previous_state()
+        if running is not None:
+            self.console.print(f"cluster already running at {running.server}")
+            return running
+        if api_port and not ports.is_free(api_port):
+            holder = ports.owner(api_port)
+            raise ClusterError(
+                f"port {api_port} on {ports.HOST} is in use"
+                + (f" by {holder}" if holder else "")
+                + f". Stop that process, or choose another port: weft cluster up --port N."
+            )
+        started = time.monotonic()
+        info = ClusterInfo(
+            state_dir=str(self.state),
+            api_port=api_port or ports.pick_free(),
+            etcd_port=ports.pick_free(),
+            etcd_peer_port=ports.pick_free(),
+            controller_manager_port=ports.pick_free(),
+            scheduler_port=ports.pick_free(),
+            kubernetes_version=versions.KUBERNETES_VERSION,
+            etcd_version=versions.ETCD_VERSION,
+            bin_dir=str(binaries.kubernetes_dir),
+        )
+        self.state.mkdir(parents=True, exist_ok=True)
+        self._write_pki(info)
+        try:
+            self._start_all(info, binaries, timeout)
+        except BaseException:
+            self._stop_all()  # keep the logs: the error names them
+            raise
+        self.info_file.write_text(json.dumps(asdict(info), indent=2))
+        self.console.print(
+            f"[green]cluster ready[/] at {info.server} "
+            f"(Kubernetes {info.kubernetes_version}) in {time.monotonic() - started:.1f}s"
+        )
+        return info
+
+    def _check_previous_state(self) -> ClusterInfo | None:
+        records = processes.read_records(self.state)
+        if not records:
+            if self.state.exists():  # leftovers of a failed or killed start: nothing runs
+                shutil.rmtree(self.state)
+            return None
+        dead = [r.name for r in records if not processes.alive(r)]
+        info = self.info()
+        if not dead and info is not None and len(records) == len(COMPONENTS):
+            return info
+        missing = dead or [c for c in COMPONENTS if c not in {r.name for r in records}]
+        raise ClusterError(
+            f"stale cluster state in {self.state}: {', '.join(missing)} not running "
+            "(a previous run was killed or crashed). Clean it with `weft cluster down`, "
+            "then run `weft cluster up` again."
+        )
+
+    def _write_pki(self, info: ClusterInfo) -> None:
+        folder = self.pki_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        ca = pki.new_ca("weft-local-ca")
+        ca.write(folder, "ca")
+        pki.issue(
+            ca,
+            "kube-apiserver",
+            dns_names=(
+                "localhost",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+            ),
+            ips=(ports.HOST, FIRST_SERVICE_IP),
+            server=True,
+        ).write(folder, "apiserver")
+        private, public = pki.new_signing_key()
+        (folder / "sa.key").write_bytes(private)
+        (folder / "sa.pub").write_bytes(public)
+        clients = {
+            "admin": ("weft-admin", ("system:masters",)),
+            "controller-manager": ("system:kube-controller-manager", ()),
+            "scheduler": ("system:kube-scheduler", ()),
+        }
+        for stem, (cn, orgs) in clients.items():
+            pair = pki.issue(ca, cn, organizations=orgs, client=True)
+            pair.write(folder, stem)
+            target = self.kubeconfig if stem == "admin" else self.state / f"{stem}.kubeconfig"
+            write_kubeconfig(target, info.server, ca.cert_pem(), pair)
+
+    def _argv(self, info: ClusterInfo, binaries: Binaries) -> dict[str, list[str]]:
+        p = self.pki_dir
+        host = ports.HOST
+        etcd_url = f"http://{host}:{info.etcd_port}"
+        peer_url = f"http://{host}:{info.etcd_peer_port}"
+        kcm_kubeconfig = str(self.state / "controller-manager.kubeconfig")
+        sched_kubeconfig = str(self.state / "scheduler.kubeconfig")
+        return {
+            "etcd": [
+                str(binaries.etcd),
+                "--name=weft-local",
+                f"--data-dir={self.state / 'etcd'}",
+                f"--listen-client-urls={etcd_url}",
+                f"--advertise-client-urls={etcd_url}",
+                f"--listen-peer-urls={peer_url}",
+                f"--initial-advertise-peer-urls={peer_url}",
+                f"--initial-cluster=weft-local={peer_url}",
+                "--unsafe-no-fsync=true",  # an ephemeral dev cluster: speed over durability
+                "--log-level=warn",
+            ],
+            "kube-apiserver": [
+                str(binaries.kube_apiserver),
+                f"--etcd-servers={etcd_url}",
+                f"--bind-address={host}",
+                f"--advertise-address={host}",
+                f"--secure-port={info.api_port}",
+                f"--cert-dir={p}",
+                f"--tls-cert-file={p / 'apiserver.crt'}",
+                f"--tls-private-key-file={p / 'apiserver.key'}",
+                f"--client-ca-file={p / 'ca.crt'}",
+                f"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={p / 'sa.pub'}",
+                f"--service-account-signing-key-file={p / 'sa.key'}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--authorization-mode=RBAC",
+                "--allow-privileged=true",
+                "--profiling=false",
+            ],
+            "kube-controller-manager": [
+                str(binaries.kube_controller_manager),
+                f"--kubeconfig={kcm_kubeconfig}",
+                f"--authentication-kubeconfig={kcm_kubeconfig}",
+                f"--authorization-kubeconfig={kcm_kubeconfig}",
+                f"--bind-address={host}",
+                f"--secure-port={info.controller_manager_port}",
+                f"--cert-dir={self.state / 'controller-manager'}",
+                f"--service-account-private-key-file={p / 'sa.key'}",
+                f"--root-ca-file={p / 'ca.crt'}",
+                f"--cluster-signing-cert-file={p / 'ca.crt'}",
+                f"--cluster-signing-key-file={p / 'ca.key'}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--use-service-account-credentials=true",
+                "--leader-elect=false",
+                "--profiling=false",
+            ],
+            "kube-scheduler": [
+                str(binaries.kube_scheduler),
+                f"--kubeconfig={sched_kubeconfig}",
+                f"--authentication-kubeconfig={sched_kubeconfig}",
+                f"--authorization-kubeconfig={sched_kubeconfig}",
+                f"--bind-address={host}",
+                f"--secure-port={info.scheduler_port}",
+                f"--cert-dir={self.state / 'scheduler'}",
+                "--leader-elect=false",
+                "--profiling=false",
+            ],
+        }
+
+    def _health_checks(self, info: ClusterInfo) -> dict[str, Callable[[], bool]]:
+        host = ports.HOST
+        return {
+            "etcd": lambda: _get(f"http://{host}:{info.etcd_port}/health", None) is not None,
+            "kube-apiserver": lambda: _get(f"{info.server}/readyz", self._admin_tls()) == "ok",
+            "kube-controller-manager": lambda: (
+                _get(f"https://{host}:{info.controller_manager_port}/healthz", _insecure_tls())
+                == "ok"
+            ),
+            "kube-scheduler": lambda: (
+                _get(f"https://{host}:{info.scheduler_port}/healthz", _insecure_tls()) == "ok"
+            ),
+        }
+
+    def _admin_tls(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=str(self.pki_dir / "ca.crt"))
+        ctx.load_cert_chain(self.pki_dir / "admin.crt", self.pki_dir / "admin.key")
+        return ctx
+
+    def _start_all(self, info: ClusterInfo, binaries: Binaries, timeout: float) -> None:
+        argv = self._argv(info, binaries)
+        checks = self._health_checks(info)
+        deadline = time.monotonic() + timeout
+        for name in COMPONENTS:
+            with self.console.status(f"starting {name} ..."):
+                record = processes.start(name, argv[name], self.state)
+                self._wait_healthy(record, checks[name], deadline)
+            self.console.print(f"  {name} ready (pid {record.pid})")
+
+    def _wait_healthy(
+        self, record: processes.ProcessRecord, check: Callable[[], bool], deadline: float
+    ) -> None:
+        while time.monotonic() < deadline:
+            if not processes.alive(record):
+                code = processes.exit_code(record)
+                raise ClusterError(
+                    f"{record.name} exited during start"
+                    + (f" with code {code}" if code is not None else "")
+                    + f". Its log ({record.log}) ends with:\n{processes.log_tail(record)}\n"
+                    "Fix the cause above, then run `weft cluster down` and `weft cluster up`."
+                )
+            if check():
+                return
+            time.sleep(0.25)
+        raise ClusterError(
+            f"{record.name} did not become healthy in time. Its log ({record.log}) ends with:\n"
+            f"{processes.log_tail(record)}"
+        )
+
+    # -- down, status, env ------------------------------------------------------
+    def _stop_all(self) -> list[str]:
+        stopped = []
+        order = {name: i for i, name in enumerate(COMPONENTS)}
+        records = processes.read_records(self.state)
+        for record in sorted(records, key=lambda r: -order.get(r.name, -1)):
+            if processes.alive(record):
+                stopped.append(record.name)
+            processes.stop(record, self.state)
+        return stopped
+
+    def down(self) -> list[str]:
+        """Stop the processes we started and remove the state; return what was running."""
+        stopped = self._stop_all()
+        if self.state.exists():
+            shutil.rmtree(self.state)
+        return stopped
+
+    def status(self) -> list[ComponentStatus]:
+        info = self.info()
+        checks = self._health_checks(info) if info else {}
+        records = {r.name: r for r in processes.read_records(self.state)}
+        result = []
+        for name in COMPONENTS:
+            record = records.get(name)
+            running = record is not None and processes.alive(record)
+            healthy = running and name in checks and checks[name]()
+            result.append(
+                ComponentStatus(
+                    name=name,
+                    pid=record.pid if record else None,
+                    running=running,
+                    healthy=healthy,
+                    log=record.log if record else None,
+                )
+            )
+        return result
+
+    def env(self) -> str:
+        info = self.info()
+        if info is None:
+            raise ClusterError(f"no cluster in {self.state}: start one with `weft cluster up`.")
+        return f"export KUBECONFIG={info.kubeconfig}\nexport PATH={info.bin_dir}:$PATH\n"
+
+
+def _insecure_tls() -> ssl.SSLContext:
+    # kube-controller-manager and kube-scheduler serve /healthz with a self-signed
+    # certificate they make at start; only liveness is read from it.
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def _get(url: str, tls: ssl.SSLContext | None) -> str | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2, context=tls) as response:
+            body: bytes = response.read()
+            return body.decode(errors="replace").strip()
+    except (urllib.error.URLError, OSError, ValueError):
+        return None

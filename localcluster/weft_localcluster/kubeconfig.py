@@ -1,0 +1,49 @@
+"""Kubeconfig files for the admin and for each control-plane component."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from weft_localcluster.pki import KeyPair
+
+CONTEXT = "weft-local"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def kubeconfig(server: str, ca_pem: bytes, user: KeyPair) -> dict[str, Any]:
+    """A self-contained kubeconfig (certificates inline) for one client identity."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": CONTEXT,
+                "cluster": {"server": server, "certificate-authority-data": _b64(ca_pem)},
+            }
+        ],
+        "users": [
+            {
+                "name": CONTEXT,
+                "user": {
+                    "client-certificate-data": _b64(user.cert_pem()),
+                    "client-key-data": _b64(user.key_pem()),
+                },
+            }
+        ],
+        "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": CONTEXT}}],
+        "current-context": CONTEXT,
+        "preferences": {},
+    }
+
+
+def write_kubeconfig(path: Path, server: str, ca_pem: bytes, user: KeyPair) -> Path:
+    path.touch(mode=0o600)
+    path.write_text(yaml.safe_dump(kubeconfig(server, ca_pem, user), sort_keys=False))
+    return path

@@ -1,0 +1,1 @@
+"""The Weft operator: kopf handlers, indexes, catalog, config and identity servers."""

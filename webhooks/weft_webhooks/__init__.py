@@ -1,0 +1,1 @@
+"""Weft admission webhooks: injection, validation, conversion."""
