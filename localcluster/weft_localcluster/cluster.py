@@ -105,7 +105,7 @@ class LocalCluster:
             raise ClusterError(
                 f"port {api_port} on {ports.HOST} is in use"
                 + (f" by {holder}" if holder else "")
-                + f". Stop that process, or choose another port: weft cluster up --port N."
+                + ". Stop that process, or choose another port: weft cluster up --port N."
             )
         started = time.monotonic()
         info = ClusterInfo(
@@ -168,6 +168,13 @@ class LocalCluster:
             ips=(ports.HOST, FIRST_SERVICE_IP),
             server=True,
         ).write(folder, "apiserver")
+        # Aggregated API servers (Weft's TrafficMetrics, later) trust requests the API
+        # server proxies to them through this separate front-proxy CA.
+        front_proxy = pki.new_ca("weft-local-front-proxy-ca")
+        front_proxy.write(folder, "front-proxy-ca")
+        pki.issue(front_proxy, "front-proxy-client", client=True).write(
+            folder, "front-proxy-client"
+        )
         private, public = pki.new_signing_key()
         (folder / "sa.key").write_bytes(private)
         (folder / "sa.pub").write_bytes(public)
@@ -212,11 +219,21 @@ class LocalCluster:
                 f"--tls-cert-file={p / 'apiserver.crt'}",
                 f"--tls-private-key-file={p / 'apiserver.key'}",
                 f"--client-ca-file={p / 'ca.crt'}",
-                f"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 f"--service-account-key-file={p / 'sa.pub'}",
                 f"--service-account-signing-key-file={p / 'sa.key'}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
                 "--authorization-mode=RBAC",
+                f"--requestheader-client-ca-file={p / 'front-proxy-ca.crt'}",
+                "--requestheader-allowed-names=front-proxy-client",
+                "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                f"--proxy-client-cert-file={p / 'front-proxy-client.crt'}",
+                f"--proxy-client-key-file={p / 'front-proxy-client.key'}",
+                # The `kubernetes` Service cannot point at loopback; pods reach the API
+                # server another way (see the node agent), so no endpoint is published.
+                "--endpoint-reconciler-type=none",
                 "--allow-privileged=true",
                 "--profiling=false",
             ],

@@ -1,0 +1,63 @@
+"""Fixtures shared by tests/ and e2e/: the real local cluster and a namespace per test.
+
+The cluster comes up once per session, from the cached binaries (built on first use),
+on free loopback ports and in a state folder of its own, so it never collides with a
+cluster the developer runs for the demo. If it cannot start, every test that needs it
+errors: the suite fails, it does not skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.api_client import ApiClient
+
+from weft_localcluster.cluster import ClusterInfo, LocalCluster
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterInfo]:
+    local = LocalCluster(tmp_path_factory.mktemp("cluster") / "state")
+    try:
+        yield local.up(api_port=0)
+    finally:
+        local.down()
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(cluster: ClusterInfo) -> Path:
+    return cluster.kubeconfig
+
+
+@pytest.fixture(scope="session")
+async def api(cluster: ClusterInfo) -> AsyncIterator[ApiClient]:
+    configuration = client.Configuration()
+    await config.load_kube_config(
+        config_file=str(cluster.kubeconfig), client_configuration=configuration
+    )
+    async with ApiClient(configuration) as api_client:
+        yield api_client
+
+
+@pytest.fixture
+async def namespace(api: ApiClient, request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """A fresh namespace, ready for pods (its `default` ServiceAccount exists)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+    name = f"{slug}-{uuid.uuid4().hex[:6]}"
+    core = client.CoreV1Api(api)
+    await core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    for _ in range(200):  # the controller-manager creates it within a second or so
+        accounts = await core.list_namespaced_service_account(name)
+        if any(sa.metadata.name == "default" for sa in accounts.items):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError(f"ServiceAccount default never appeared in namespace {name}")
+    yield name
+    await core.delete_namespace(name)
