@@ -7,13 +7,14 @@ import sys
 
 from rich.console import Console
 
-from weft_cli import cluster_cmd
+from weft_cli import cluster_cmd, demo_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="weft", description="Weft: a light service mesh.")
     topics = parser.add_subparsers(dest="topic", required=True, metavar="COMMAND")
     cluster_cmd.register(topics)
+    demo_cmd.register(topics)
     return parser
 
 

@@ -139,11 +139,12 @@ class LocalCluster:
             if self.state.exists():  # leftovers of a failed or killed start: nothing runs
                 shutil.rmtree(self.state)
             return None
-        dead = [r.name for r in records if not processes.alive(r)]
+        alive = {r.name for r in records if processes.alive(r)}
+        dead = [r.name for r in records if r.name not in alive]
+        missing = dead + [c for c in COMPONENTS if c not in alive and c not in dead]
         info = self.info()
-        if not dead and info is not None and len(records) == len(COMPONENTS):
+        if not missing and info is not None:
             return info
-        missing = dead or [c for c in COMPONENTS if c not in {r.name for r in records}]
         raise ClusterError(
             f"stale cluster state in {self.state}: {', '.join(missing)} not running "
             "(a previous run was killed or crashed). Clean it with `weft cluster down`, "
@@ -319,9 +320,10 @@ class LocalCluster:
     # -- down, status, env ------------------------------------------------------
     def _stop_all(self) -> list[str]:
         stopped = []
+        # Reverse start order; add-ons started on top of the cluster (the operator) first.
         order = {name: i for i, name in enumerate(COMPONENTS)}
         records = processes.read_records(self.state)
-        for record in sorted(records, key=lambda r: -order.get(r.name, -1)):
+        for record in sorted(records, key=lambda r: -order.get(r.name, len(COMPONENTS))):
             if processes.alive(record):
                 stopped.append(record.name)
             processes.stop(record, self.state)

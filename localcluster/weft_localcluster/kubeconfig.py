@@ -17,8 +17,15 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def kubeconfig(server: str, ca_pem: bytes, user: KeyPair) -> dict[str, Any]:
-    """A self-contained kubeconfig (certificates inline) for one client identity."""
+def kubeconfig(server: str, ca_pem: bytes, user: KeyPair | str) -> dict[str, Any]:
+    """A self-contained kubeconfig (certificates inline) for a client cert or a token."""
+    if isinstance(user, str):
+        credentials = {"token": user}
+    else:
+        credentials = {
+            "client-certificate-data": _b64(user.cert_pem()),
+            "client-key-data": _b64(user.key_pem()),
+        }
     return {
         "apiVersion": "v1",
         "kind": "Config",
@@ -28,22 +35,14 @@ def kubeconfig(server: str, ca_pem: bytes, user: KeyPair) -> dict[str, Any]:
                 "cluster": {"server": server, "certificate-authority-data": _b64(ca_pem)},
             }
         ],
-        "users": [
-            {
-                "name": CONTEXT,
-                "user": {
-                    "client-certificate-data": _b64(user.cert_pem()),
-                    "client-key-data": _b64(user.key_pem()),
-                },
-            }
-        ],
+        "users": [{"name": CONTEXT, "user": credentials}],
         "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": CONTEXT}}],
         "current-context": CONTEXT,
         "preferences": {},
     }
 
 
-def write_kubeconfig(path: Path, server: str, ca_pem: bytes, user: KeyPair) -> Path:
+def write_kubeconfig(path: Path, server: str, ca_pem: bytes, user: KeyPair | str) -> Path:
     path.touch(mode=0o600)
     path.write_text(yaml.safe_dump(kubeconfig(server, ca_pem, user), sort_keys=False))
     return path

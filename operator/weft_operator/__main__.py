@@ -1,0 +1,3 @@
+from weft_operator.main import main
+
+main()

@@ -1,0 +1,186 @@
+"""Who may call a server: each policy source turned into config Authorizations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from weft_api.config import (
+    ALL_NETWORKS,
+    Authentication,
+    Authorization,
+    AuthorizationKind,
+    DefaultPolicy,
+    Network,
+    RequestMatch,
+)
+from weft_api.identity import identity_name, namespace_identities
+from weft_operator.catalog.matches import all_of, exact_path, from_smi_match
+from weft_operator.catalog.settings import MeshSettings
+from weft_operator.index.store import MeshIndex
+from weft_operator.models.access import TrafficTarget
+from weft_operator.models.policy import (
+    AuthorizationPolicy,
+    MeshTLSAuthentication,
+    NetworkAuthentication,
+    NetworkSpec,
+    ServerAuthorization,
+)
+from weft_operator.models.specs import HTTPRouteGroup, TCPRoute
+
+EVERY_NETWORK = tuple(Network(cidr) for cidr in ALL_NETWORKS)
+ANY_IDENTITY = ("*",)
+
+
+def default_authorization(policy: DefaultPolicy, settings: MeshSettings) -> Authorization | None:
+    """A default policy (or a Server's accessPolicy) as an authorization; deny is none."""
+    if policy is DefaultPolicy.DENY:
+        return None
+    networks = EVERY_NETWORK
+    if policy in (DefaultPolicy.CLUSTER_UNAUTHENTICATED, DefaultPolicy.CLUSTER_AUTHENTICATED):
+        networks = tuple(Network(cidr) for cidr in settings.cluster_networks)
+    if policy in (DefaultPolicy.ALL_AUTHENTICATED, DefaultPolicy.CLUSTER_AUTHENTICATED):
+        return Authorization(
+            AuthorizationKind.DEFAULT,
+            policy.value,
+            networks,
+            Authentication.TLS_AUTHENTICATED,
+            ANY_IDENTITY,
+        )
+    return Authorization(
+        AuthorizationKind.DEFAULT, policy.value, networks, Authentication.UNAUTHENTICATED
+    )
+
+
+def probe_authorization(paths: Iterable[str]) -> Authorization:
+    """Kubelet probes (GET on their paths) from anywhere, so a strict policy does not
+    kill the pod; Linkerd authorizes them the same way."""
+    routes = tuple(
+        all_of((RequestMatch(method="GET"), exact_path(path))) for path in sorted(set(paths))
+    )
+    return Authorization(
+        AuthorizationKind.DEFAULT,
+        "probe",
+        EVERY_NETWORK,
+        Authentication.UNAUTHENTICATED,
+        routes=routes,
+    )
+
+
+def from_server_authorization(
+    authorization: ServerAuthorization, settings: MeshSettings
+) -> Authorization:
+    client = authorization.spec.client
+    networks = _networks(client.networks)
+    kind = AuthorizationKind.SERVER_AUTHORIZATION
+    if client.mesh_tls is None:
+        return Authorization(kind, authorization.name, networks, Authentication.UNAUTHENTICATED)
+    if client.mesh_tls.unauthenticated_tls:
+        return Authorization(kind, authorization.name, networks, Authentication.TLS_UNAUTHENTICATED)
+    accounts = (
+        identity_name(
+            account.name, account.namespace or authorization.namespace, settings.trust_domain
+        )
+        for account in client.mesh_tls.service_accounts
+    )
+    identities = _sorted_unique((*client.mesh_tls.identities, *accounts))
+    return Authorization(
+        kind, authorization.name, networks, Authentication.TLS_AUTHENTICATED, identities
+    )
+
+
+def from_authorization_policy(
+    index: MeshIndex,
+    policy: AuthorizationPolicy,
+    settings: MeshSettings,
+    routes: tuple[RequestMatch, ...] = (),
+) -> Authorization | None:
+    """All required authentications must hold. A policy whose authentications do not
+    exist (yet) admits no one: failing closed is the only safe reading."""
+    identities: tuple[str, ...] = ()
+    networks = EVERY_NETWORK
+    for ref in policy.spec.required_authentication_refs:
+        namespace = ref.namespace or policy.namespace
+        if ref.kind == "ServiceAccount":
+            identities = (identity_name(ref.name, namespace, settings.trust_domain),)
+        elif ref.kind == "MeshTLSAuthentication":
+            mesh_tls = index.get(MeshTLSAuthentication, namespace, ref.name)
+            if mesh_tls is None:
+                return None
+            identities = mesh_tls_identities(mesh_tls, settings)
+        else:
+            network = index.get(NetworkAuthentication, namespace, ref.name)
+            if network is None:
+                return None
+            networks = _networks(network.spec.networks)
+    authentication = (
+        Authentication.TLS_AUTHENTICATED if identities else Authentication.UNAUTHENTICATED
+    )
+    return Authorization(
+        AuthorizationKind.AUTHORIZATION_POLICY,
+        policy.name,
+        networks,
+        authentication,
+        identities,
+        routes,
+    )
+
+
+def mesh_tls_identities(
+    authentication: MeshTLSAuthentication, settings: MeshSettings
+) -> tuple[str, ...]:
+    referenced = []
+    for ref in authentication.spec.identity_refs:
+        if ref.kind == "Namespace":
+            referenced.append(namespace_identities(ref.name, settings.trust_domain))
+        else:
+            namespace = ref.namespace or authentication.namespace
+            referenced.append(identity_name(ref.name, namespace, settings.trust_domain))
+    return _sorted_unique((*authentication.spec.identities, *referenced))
+
+
+def from_traffic_target(
+    index: MeshIndex, target: TrafficTarget, port: int, settings: MeshSettings
+) -> Authorization | None:
+    """The sources' identities, for the traffic the rules describe on `port` (0: any
+    port not otherwise listed). UDP is not proxied, so a UDPRoute admits nothing here;
+    a rule naming a missing route resource admits nothing either."""
+    routes: list[RequestMatch] = []
+    whole_port = False
+    for rule in target.spec.rules:
+        namespace = rule.namespace or target.namespace
+        if rule.kind == "HTTPRouteGroup":
+            group = index.get(HTTPRouteGroup, namespace, rule.name)
+            if group is not None:
+                wanted = [
+                    m for m in group.spec.matches if not rule.matches or m.name in rule.matches
+                ]
+                routes.extend(from_smi_match(match) for match in wanted)
+        elif rule.kind == "TCPRoute":
+            tcp_route = index.get(TCPRoute, namespace, rule.name)
+            whole_port = whole_port or (
+                tcp_route is not None and tcp_route.spec.matches.admits(port)
+            )
+    identities = _sorted_unique(
+        identity_name(source.name, source.namespace or target.namespace, settings.trust_domain)
+        for source in target.spec.sources
+    )
+    if not identities or not (whole_port or routes):
+        return None
+    return Authorization(
+        AuthorizationKind.TRAFFIC_TARGET,
+        target.name,
+        EVERY_NETWORK,
+        Authentication.TLS_AUTHENTICATED,
+        identities,
+        () if whole_port else tuple(dict.fromkeys(routes)),
+    )
+
+
+def _networks(specs: Sequence[NetworkSpec]) -> tuple[Network, ...]:
+    if not specs:
+        return EVERY_NETWORK
+    return tuple(Network(spec.cidr, spec.except_) for spec in specs)
+
+
+def _sorted_unique(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted(set(values)))

@@ -1,0 +1,83 @@
+"""Endpoints of one Service port, from its EndpointSlices and the pods behind them."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from weft_api.config import Endpoint, ProtocolHint
+from weft_api.identity import identity_name
+from weft_operator.catalog.settings import MeshSettings
+from weft_operator.catalog.workloads import is_meshed, workload_labels
+from weft_operator.index import lookups
+from weft_operator.index.store import MeshIndex
+from weft_operator.models.core import EndpointSlice, Pod, Service, ServicePortSpec, SliceEndpoint
+
+_IP_ADDRESS_TYPES = ("IPv4", "IPv6")
+
+
+def endpoints_of(
+    index: MeshIndex, service: Service, port: ServicePortSpec, settings: MeshSettings
+) -> tuple[Endpoint, ...]:
+    """Ready addresses serving `port`, deduplicated across slices, in address order.
+
+    A slice port serves a Service port when their names (and protocols) agree, as the
+    EndpointSlice controller writes them. An unset `ready` counts as ready.
+    """
+    found: dict[tuple[str, int], Endpoint] = {}
+    for slice_ in lookups.endpoint_slices_of(index, service.namespace, service.name):
+        target_port = _target_port(slice_, port)
+        if target_port is None or slice_.spec.address_type not in _IP_ADDRESS_TYPES:
+            continue
+        for endpoint in slice_.spec.endpoints:
+            if endpoint.conditions.ready is False:
+                continue
+            pod = _pod_of(index, slice_, endpoint)
+            for address in endpoint.addresses:
+                key = (address, target_port)
+                if key not in found:
+                    found[key] = _endpoint(address, target_port, service, pod, settings)
+    return tuple(found[key] for key in sorted(found, key=_address_order))
+
+
+def _target_port(slice_: EndpointSlice, port: ServicePortSpec) -> int | None:
+    for candidate in slice_.spec.ports:
+        if candidate.name == port.name and candidate.protocol == port.protocol:
+            return candidate.port
+    return None
+
+
+def _pod_of(index: MeshIndex, slice_: EndpointSlice, endpoint: SliceEndpoint) -> Pod | None:
+    ref = endpoint.target_ref
+    if ref is None or ref.kind != "Pod":
+        return None
+    return index.get(Pod, ref.namespace or slice_.namespace, ref.name)
+
+
+def _endpoint(
+    address: str, port: int, service: Service, pod: Pod | None, settings: MeshSettings
+) -> Endpoint:
+    labels = [("dst_namespace", service.namespace), ("dst_service", service.name)]
+    if pod is None or not is_meshed(pod):
+        identity, hint = None, None
+    else:
+        account = pod.spec.service_account_name
+        identity = identity_name(account, pod.namespace, settings.trust_domain)
+        hint = ProtocolHint.H2
+    if pod is not None:
+        labels.extend(workload_labels(pod))
+    return Endpoint(
+        address=address,
+        port=port,
+        identity=identity,
+        protocol_hint=hint,
+        labels=tuple(sorted(labels)),
+    )
+
+
+def _address_order(key: tuple[str, int]) -> tuple[int, int, str, int]:
+    address, port = key
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return (9, 0, address, port)
+    return (parsed.version, int(parsed), address, port)

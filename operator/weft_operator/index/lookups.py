@@ -1,0 +1,134 @@
+"""Questions the catalog asks the index, each answered in sorted order.
+
+Policy objects only act in their own namespace (a TrafficTarget in another namespace
+cannot open a pod to callers), so most lookups stay inside one namespace.
+"""
+
+from __future__ import annotations
+
+from weft_operator.index.selectors import selector_matches
+from weft_operator.index.store import MeshIndex
+from weft_operator.models.access import TrafficTarget
+from weft_operator.models.base import LabelSelector
+from weft_operator.models.core import EndpointSlice, Pod
+from weft_operator.models.httproute import HTTPRoute, ParentRef
+from weft_operator.models.policy import AuthorizationPolicy, Server, ServerAuthorization
+from weft_operator.models.serviceprofile import ServiceProfile
+from weft_operator.models.split import TrafficSplit
+
+
+def endpoint_slices_of(index: MeshIndex, namespace: str, service: str) -> list[EndpointSlice]:
+    return [
+        slice_
+        for slice_ in index.objects(EndpointSlice, namespace)
+        if slice_.service_name == service
+    ]
+
+
+def pods_selected_by(index: MeshIndex, namespace: str, selector: LabelSelector) -> list[Pod]:
+    return [
+        pod for pod in index.objects(Pod, namespace) if selector_matches(selector, pod.meta.labels)
+    ]
+
+
+def servers_selecting(index: MeshIndex, pod: Pod) -> list[Server]:
+    return [
+        server
+        for server in index.objects(Server, pod.namespace)
+        if selector_matches(server.spec.pod_selector, pod.meta.labels)
+    ]
+
+
+def server_authorizations_of(index: MeshIndex, server: Server) -> list[ServerAuthorization]:
+    """ServerAuthorizations naming the Server, or selecting it by its labels."""
+    selected = []
+    for authorization in index.objects(ServerAuthorization, server.namespace):
+        wanted = authorization.spec.server
+        if wanted.name == server.name or (
+            wanted.selector is not None and selector_matches(wanted.selector, server.meta.labels)
+        ):
+            selected.append(authorization)
+    return selected
+
+
+def policies_protecting_server(index: MeshIndex, server: Server) -> list[AuthorizationPolicy]:
+    """AuthorizationPolicies targeting the Server, or every Server of its namespace."""
+    return [
+        policy
+        for policy in index.objects(AuthorizationPolicy, server.namespace)
+        if policy.spec.target_ref.kind == "Namespace"
+        or (policy.spec.target_ref.kind == "Server" and policy.spec.target_ref.name == server.name)
+    ]
+
+
+def policies_protecting_route(index: MeshIndex, route: HTTPRoute) -> list[AuthorizationPolicy]:
+    return [
+        policy
+        for policy in index.objects(AuthorizationPolicy, route.namespace)
+        if policy.spec.target_ref.kind == "HTTPRoute" and policy.spec.target_ref.name == route.name
+    ]
+
+
+def http_routes_of_server(index: MeshIndex, server: Server) -> list[HTTPRoute]:
+    return [
+        route
+        for route in index.objects(HTTPRoute, server.namespace)
+        if any(
+            parent.is_server and _names(parent, route, server.namespace, server.name)
+            for parent in route.spec.parent_refs
+        )
+    ]
+
+
+def http_routes_of_service(
+    index: MeshIndex, namespace: str, name: str, client_namespace: str
+) -> list[HTTPRoute]:
+    """Routes a client sees for a Service: its own namespace's routes for that Service
+    (consumer routes) if any, otherwise those of the Service's namespace (producer)."""
+    for route_namespace in dict.fromkeys((client_namespace, namespace)):
+        routes = [
+            route
+            for route in index.objects(HTTPRoute, route_namespace)
+            if any(
+                parent.is_service and _names(parent, route, namespace, name)
+                for parent in route.spec.parent_refs
+            )
+        ]
+        if routes:
+            return routes
+    return []
+
+
+def profile_for(
+    index: MeshIndex, namespace: str, name: str, client_namespace: str, cluster_domain: str
+) -> ServiceProfile | None:
+    """The ServiceProfile `<name>.<namespace>.svc.<cluster-domain>`: the client's
+    namespace's copy first, as Linkerd does, then the Service's namespace's."""
+    profile_name = f"{name}.{namespace}.svc.{cluster_domain}"
+    for profile_namespace in (client_namespace, namespace):
+        profile = index.get(ServiceProfile, profile_namespace, profile_name)
+        if profile is not None:
+            return profile
+    return None
+
+
+def splits_rooted_at(index: MeshIndex, namespace: str, service: str) -> list[TrafficSplit]:
+    return [
+        split for split in index.objects(TrafficSplit, namespace) if split.spec.service == service
+    ]
+
+
+def traffic_targets_for(
+    index: MeshIndex, namespace: str, service_account: str
+) -> list[TrafficTarget]:
+    """TrafficTargets of the namespace whose destination is the ServiceAccount."""
+    return [
+        target
+        for target in index.objects(TrafficTarget, namespace)
+        if target.spec.destination.name == service_account
+        and target.destination_namespace == namespace
+    ]
+
+
+def _names(parent: ParentRef, route: HTTPRoute, namespace: str, name: str) -> bool:
+    return parent.name == name and (parent.namespace or route.namespace) == namespace

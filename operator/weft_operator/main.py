@@ -1,0 +1,115 @@
+"""`python -m weft_operator`: the operator process (kopf, a Lease for leader election)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import sys
+from typing import Any
+
+import kopf
+import uvloop
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.api_client import ApiClient
+from kubernetes_asyncio.leaderelection import electionconfig, leaderelection
+from kubernetes_asyncio.leaderelection.resourcelock.leaselock import LeaseLock
+from prometheus_client import start_http_server
+
+from weft_operator import handlers
+from weft_operator.kube_writer import KubeWriter
+from weft_operator.reconciler import Reconciler
+
+log = logging.getLogger("weft_operator")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="weft-operator")
+    parser.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
+    parser.add_argument(
+        "--namespace",
+        default=os.environ.get("POD_NAMESPACE", "weft"),
+        help="namespace of the leader-election Lease",
+    )
+    parser.add_argument("--metrics-port", type=int, default=9990, help="0 turns metrics off")
+    parser.add_argument("--metrics-addr", default="0.0.0.0", help="address of the metrics server")
+    parser.add_argument(
+        "--no-leader-elect",
+        dest="leader_elect",
+        action="store_false",
+        help="run without a Lease (one replica only)",
+    )
+    parser.add_argument("--verbose", action="store_true")
+    return parser.parse_args(argv)
+
+
+async def _api_client(kubeconfig: str | None) -> ApiClient:
+    configuration = client.Configuration()
+    if kubeconfig:
+        await config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    else:
+        config.load_incluster_config(client_configuration=configuration)
+    return ApiClient(configuration)
+
+
+def _settings() -> kopf.OperatorSettings:
+    settings = kopf.OperatorSettings()
+    settings.posting.level = logging.WARNING  # kopf's own Events only for real problems
+    settings.watching.server_timeout = 300
+    return settings
+
+
+async def operate(api: ApiClient, kubeconfig: str | None) -> None:
+    """Build all state from the API server (nothing on disk) and reconcile until stopped."""
+    registry = kopf.OperatorRegistry()
+    handlers.register(registry, Reconciler(), KubeWriter(api))
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        if kubeconfig:
+            return kopf.login_with_kubeconfig(**kwargs)
+        return kopf.login_with_service_account(**kwargs)
+
+    await kopf.operator(registry=registry, settings=_settings(), clusterwide=True, standalone=True)
+
+
+async def run(args: argparse.Namespace) -> None:
+    if args.kubeconfig:
+        os.environ["KUBECONFIG"] = args.kubeconfig  # kopf's kubeconfig login reads it
+    async with await _api_client(args.kubeconfig) as api:
+        if not args.leader_elect:
+            await operate(api, args.kubeconfig)
+            return
+        identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
+        lock = LeaseLock("weft-operator", args.namespace, identity, api)
+
+        async def lost() -> None:
+            # Another replica may now act on a stale view; restart and rebuild from the API.
+            log.error("lost the leader Lease; exiting so that a fresh start rebuilds state")
+            os._exit(1)
+
+        election = electionconfig.Config(
+            lock,
+            lease_duration=15,
+            renew_deadline=10,
+            retry_period=2,
+            onstarted_leading=lambda: operate(api, args.kubeconfig),
+            onstopped_leading=lost,
+        )
+        log.info("waiting for the leader Lease %s/weft-operator as %s", args.namespace, identity)
+        await leaderelection.LeaderElection(election).run()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not args.verbose:  # kopf logs every handled event at INFO
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    if args.metrics_port:
+        start_http_server(args.metrics_port, addr=args.metrics_addr)
+    uvloop.run(run(args))

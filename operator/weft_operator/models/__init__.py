@@ -1,0 +1,51 @@
+"""Parse, never act: each watched manifest, at any served apiVersion, into one internal form.
+
+The handlers call `parse_resource(body)`; it raises `InvalidResource` with a message
+naming the field as the manifest spells it.
+"""
+
+from weft_operator.models.access import TrafficTarget
+from weft_operator.models.base import Kind, LabelSelector, ObjectKey, ObjectMeta, Resource
+from weft_operator.models.core import EndpointSlice, Namespace, Pod, Service, ServiceAccount
+from weft_operator.models.errors import InvalidResource
+from weft_operator.models.httproute import HTTPRoute
+from weft_operator.models.policy import (
+    AuthorizationPolicy,
+    MeshTLSAuthentication,
+    NetworkAuthentication,
+    Server,
+    ServerAuthorization,
+)
+from weft_operator.models.registry import RESOURCE_TYPES, kind_of, parse_resource
+from weft_operator.models.serviceprofile import ServiceProfile
+from weft_operator.models.specs import HTTPRouteGroup, TCPRoute, UDPRoute
+from weft_operator.models.split import TrafficSplit
+
+__all__ = [
+    "RESOURCE_TYPES",
+    "AuthorizationPolicy",
+    "EndpointSlice",
+    "HTTPRoute",
+    "HTTPRouteGroup",
+    "InvalidResource",
+    "Kind",
+    "LabelSelector",
+    "MeshTLSAuthentication",
+    "Namespace",
+    "NetworkAuthentication",
+    "ObjectKey",
+    "ObjectMeta",
+    "Pod",
+    "Resource",
+    "Server",
+    "ServerAuthorization",
+    "Service",
+    "ServiceAccount",
+    "ServiceProfile",
+    "TCPRoute",
+    "TrafficSplit",
+    "TrafficTarget",
+    "UDPRoute",
+    "kind_of",
+    "parse_resource",
+]

@@ -1,0 +1,99 @@
+"""Linkerd `policy.linkerd.io` HTTPRoute (Gateway API shaped), v1beta1 to v1beta3.
+
+Its parents are Servers (inbound: routes that AuthorizationPolicies can target) or
+Services (outbound: routes with timeouts). Filters and backendRefs are not read yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal, Self
+
+from pydantic import Field, model_validator
+
+from weft_operator.models.base import Frozen, Kind, Resource
+from weft_operator.models.fields import DurationMs, PortNumber, compiled_regex
+from weft_operator.models.manifest import Manifest
+from weft_operator.models.policy import POLICY_GROUP
+
+
+class ParentRef(Frozen):
+    """Gateway API defaults a parent to a Gateway; Weft reads Server and Service parents."""
+
+    group: str | None = None
+    kind: str = "Gateway"
+    name: str
+    namespace: str | None = None
+    port: PortNumber | None = None
+
+    @property
+    def is_server(self) -> bool:
+        return self.kind == "Server" and self.group in (None, POLICY_GROUP)
+
+    @property
+    def is_service(self) -> bool:
+        return self.kind == "Service" and self.group in (None, "", "core")
+
+
+class PathMatchSpec(Frozen):
+    type: Literal["Exact", "PathPrefix", "RegularExpression"] = "PathPrefix"
+    value: str = "/"
+
+    @model_validator(mode="after")
+    def _valid_value(self) -> Self:
+        if self.type == "RegularExpression":
+            compiled_regex(self.value)
+        elif not self.value.startswith("/"):
+            raise ValueError(f"{self.value!r} must start with '/'")
+        return self
+
+
+class ValueMatchSpec(Frozen):
+    """A header or query parameter condition."""
+
+    type: Literal["Exact", "RegularExpression"] = "Exact"
+    name: str
+    value: str
+
+    @model_validator(mode="after")
+    def _valid_regex(self) -> Self:
+        if self.type == "RegularExpression":
+            compiled_regex(self.value)
+        return self
+
+
+class RouteMatchSpec(Frozen):
+    """Conditions ANDed; a rule's matches are ORed; no match at all is prefix `/`."""
+
+    path: PathMatchSpec | None = None
+    headers: tuple[ValueMatchSpec, ...] = ()
+    query_params: tuple[ValueMatchSpec, ...] = ()
+    method: str | None = None
+
+
+class TimeoutsSpec(Frozen):
+    request_ms: DurationMs | None = Field(None, alias="request")
+    backend_request_ms: DurationMs | None = Field(None, alias="backendRequest")
+
+
+class RouteRuleSpec(Frozen):
+    matches: tuple[RouteMatchSpec, ...] = ()
+    timeouts: TimeoutsSpec | None = None
+
+
+class HTTPRouteSpec(Frozen):
+    parent_refs: tuple[ParentRef, ...] = ()
+    hostnames: tuple[str, ...] = ()
+    rules: tuple[RouteRuleSpec, ...] = ()
+
+
+class HTTPRoute(Resource):
+    KIND: ClassVar[Kind] = Kind.HTTP_ROUTE
+    API_GROUP: ClassVar[str] = POLICY_GROUP
+    SERVED_VERSIONS: ClassVar[tuple[str, ...]] = ("v1beta1", "v1beta2", "v1beta3")
+    spec: HTTPRouteSpec
+
+
+def parse_http_route(body: Mapping[str, Any]) -> HTTPRoute:
+    manifest = Manifest.read(body, HTTPRoute)
+    return HTTPRoute(meta=manifest.meta, spec=manifest.part(HTTPRouteSpec))

@@ -1,0 +1,217 @@
+"""The operator on the real local cluster: users' manifests in, conditions and Events out.
+
+The operator runs as a process with its own ServiceAccount token and the shipped
+least-privilege RBAC, exactly as `weft demo` runs it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.api_client import ApiClient
+
+from weft_cli import local_install, manifests
+from weft_localcluster import ports, processes
+from weft_localcluster.cluster import ClusterInfo
+from weft_localcluster.waiting import eventually
+
+SPLIT = ("split.smi-spec.io", "v1alpha4", "trafficsplits")
+PROFILE = ("linkerd.io", "v1alpha2", "serviceprofiles")
+OPERATOR_NAMESPACE = "weft"
+
+
+@pytest.fixture(scope="module")
+def weft_operator(cluster: ClusterInfo) -> Iterator[processes.ProcessRecord]:
+    record = local_install.start_operator(cluster, OPERATOR_NAMESPACE, ports.pick_free())
+    yield record
+    processes.stop(record, Path(cluster.state_dir))
+
+
+def kubectl(cluster: ClusterInfo, *args: str, stdin: str | None = None) -> str:
+    return local_install.kubectl(cluster, *args, stdin=stdin)
+
+
+async def conditions(
+    api: ApiClient, resource: tuple[str, str, str], namespace: str, name: str
+) -> dict[str, dict[str, Any]]:
+    group, version, plural = resource
+    found = await client.CustomObjectsApi(api).get_namespaced_custom_object(
+        group, version, namespace, plural, name
+    )
+    return {c["type"]: c for c in (found.get("status") or {}).get("conditions", [])}
+
+
+async def service(api: ApiClient, namespace: str, name: str) -> None:
+    body = client.V1Service(
+        metadata=client.V1ObjectMeta(name=name),
+        spec=client.V1ServiceSpec(selector={"app": name}, ports=[client.V1ServicePort(port=9898)]),
+    )
+    await client.CoreV1Api(api).create_namespaced_service(namespace, body)
+
+
+def flagger_split(name: str, primary: str, canary: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "split.smi-spec.io/v1alpha1",
+        "kind": "TrafficSplit",
+        "metadata": {"name": name},
+        "spec": {
+            "service": name,
+            "backends": [
+                {"service": primary, "weight": "900m"},
+                {"service": canary, "weight": "100m"},
+            ],
+        },
+    }
+
+
+def test_the_operator_has_no_more_rights_than_it_needs(
+    cluster: ClusterInfo, weft_operator: processes.ProcessRecord
+) -> None:
+    who = f"--as=system:serviceaccount:{OPERATOR_NAMESPACE}:weft-operator"
+    can = {
+        action: kubectl(cluster, "auth", "can-i", *action.split(), who, "-A").strip() == "yes"
+        for action in (
+            "watch trafficsplits.split.smi-spec.io",
+            "patch trafficsplits.split.smi-spec.io --subresource=status",
+            "watch endpointslices.discovery.k8s.io",
+        )
+    }
+    assert all(can.values()), can
+    for forbidden in ("delete pods", "create secrets", "patch trafficsplits.split.smi-spec.io"):
+        result = local_install.kubectl_result(cluster, "auth", "can-i", *forbidden.split(), who)
+        assert result.stdout.strip() == "no", forbidden
+
+
+async def test_every_kind_as_users_write_it_is_accepted(
+    cluster: ClusterInfo, api: ApiClient, namespace: str, weft_operator: processes.ProcessRecord
+) -> None:
+    examples = manifests.crd_dir() / "examples"
+    kubectl(cluster, "apply", "-n", namespace, "-f", str(examples))
+    applied = json.loads(
+        kubectl(cluster, "get", ",".join(_custom_kinds()), "-n", namespace, "-o", "json")
+    )["items"]
+    assert {item["kind"] for item in applied} >= {
+        "TrafficSplit", "HTTPRouteGroup", "TCPRoute", "UDPRoute", "TrafficTarget",
+        "ServiceProfile", "Server", "ServerAuthorization", "AuthorizationPolicy",
+        "MeshTLSAuthentication", "NetworkAuthentication", "HTTPRoute",
+    }  # fmt: skip
+
+    pending: list[str] = []
+
+    async def all_accepted() -> list[str] | None:
+        found = json.loads(
+            kubectl(cluster, "get", ",".join(_custom_kinds()), "-n", namespace, "-o", "json")
+        )["items"]
+        pending[:] = [f"{i['kind']}/{i['metadata']['name']}: {_accepted(i)}" for i in found]
+        pending[:] = [p for p in pending if not p.endswith(": True")]
+        return None if pending else [i["metadata"]["name"] for i in found]
+
+    try:
+        accepted = await eventually(all_accepted, "every example to be Accepted", within=60)
+    except AssertionError as exc:
+        raise AssertionError(f"not Accepted: {pending}") from exc
+    assert len(accepted) == len(applied)
+
+
+def _custom_kinds() -> list[str]:
+    return [
+        "trafficsplits.split.smi-spec.io",
+        "httproutegroups.specs.smi-spec.io",
+        "tcproutes.specs.smi-spec.io",
+        "udproutes.specs.smi-spec.io",
+        "traffictargets.access.smi-spec.io",
+        "serviceprofiles.linkerd.io",
+        "servers.policy.linkerd.io",
+        "serverauthorizations.policy.linkerd.io",
+        "authorizationpolicies.policy.linkerd.io",
+        "meshtlsauthentications.policy.linkerd.io",
+        "networkauthentications.policy.linkerd.io",
+        "httproutes.policy.linkerd.io",
+    ]
+
+
+def _accepted(item: dict[str, Any]) -> str:
+    for condition in item.get("status", {}).get("conditions", []):
+        if condition["type"] == "Accepted":
+            generation_seen = condition["observedGeneration"] == item["metadata"]["generation"]
+            if not generation_seen:
+                return "stale"
+            return "True" if condition["status"] == "True" else condition["message"]
+    return "no status"
+
+
+async def test_a_missing_backend_is_named_and_recovers_when_it_appears(
+    cluster: ClusterInfo, api: ApiClient, namespace: str, weft_operator: processes.ProcessRecord
+) -> None:
+    await service(api, namespace, "podinfo")
+    await service(api, namespace, "podinfo-primary")
+    kubectl(
+        cluster, "apply", "-n", namespace, "-f", "-",
+        stdin=json.dumps(flagger_split("podinfo", "podinfo-primary", "podinfo-canary")),
+    )  # fmt: skip
+
+    async def unresolved() -> dict[str, Any] | None:
+        found = await conditions(api, SPLIT, namespace, "podinfo")
+        refs = found.get("ResolvedRefs")
+        return found if refs and refs["status"] == "False" else None
+
+    found = await eventually(unresolved, "ResolvedRefs=False")
+    assert found["Accepted"]["status"] == "True"
+    message = found["ResolvedRefs"]["message"]
+    assert f"Service {namespace}/podinfo-canary (spec.backends[1].service)" in message
+    assert "podinfo-primary" not in message
+    assert found["Ready"]["status"] == "False"
+    assert found["Reconciling"]["status"] == "True"  # kstatus: in progress, not failed
+    events = await client.CoreV1Api(api).list_namespaced_event(
+        namespace, field_selector="involvedObject.name=podinfo,reason=RefNotFound"
+    )
+    assert any("podinfo-canary" in e.message for e in events.items)
+
+    await service(api, namespace, "podinfo-canary")
+
+    async def resolved() -> dict[str, Any] | None:
+        found = await conditions(api, SPLIT, namespace, "podinfo")
+        return found if found["ResolvedRefs"]["status"] == "True" else None
+
+    found = await eventually(resolved, "ResolvedRefs=True once the Service exists")
+    assert found["Ready"]["status"] == "True"
+    assert "Reconciling" not in found
+    kubectl(cluster, "wait", "-n", namespace, "--for=condition=Ready", "ts/podinfo", "--timeout=5s")
+
+
+async def test_an_invalid_object_is_reported_and_recovers_when_fixed(
+    cluster: ClusterInfo, api: ApiClient, namespace: str, weft_operator: processes.ProcessRecord
+) -> None:
+    name = f"books.{namespace}.svc.cluster.local"
+    profile = {
+        "apiVersion": "linkerd.io/v1alpha2",
+        "kind": "ServiceProfile",
+        "metadata": {"name": name},
+        "spec": {"routes": [{"name": "GET /books", "condition": {"pathRegex": "/books/[0-9+"}}]},
+    }
+    kubectl(cluster, "apply", "-n", namespace, "-f", "-", stdin=json.dumps(profile))
+
+    async def rejected() -> dict[str, Any] | None:
+        found = await conditions(api, PROFILE, namespace, name)
+        return found if found.get("Accepted", {}).get("status") == "False" else None
+
+    found = await eventually(rejected, "Accepted=False for a regex that does not compile")
+    assert "spec.routes[0].condition.pathRegex" in found["Accepted"]["message"]
+    assert found["Accepted"]["reason"] == "Invalid"
+    assert found["Stalled"]["status"] == "True"  # kstatus: failed until the object changes
+
+    profile["spec"]["routes"][0]["condition"]["pathRegex"] = "/books/[0-9]+"
+    kubectl(cluster, "apply", "-n", namespace, "-f", "-", stdin=json.dumps(profile))
+
+    async def accepted() -> dict[str, Any] | None:
+        found = await conditions(api, PROFILE, namespace, name)
+        ok = found["Accepted"]["status"] == "True" and found["Accepted"]["observedGeneration"] == 2
+        return found if ok else None
+
+    found = await eventually(accepted, "Accepted=True at generation 2 once fixed")
+    assert "Stalled" not in found
