@@ -51,11 +51,13 @@ def operator_kubeconfig(info: ClusterInfo, namespace: str) -> Path:
     """A kubeconfig holding a token of the operator's ServiceAccount (TokenRequest API)."""
     token = kubectl(info, "create", "token", OPERATOR, "-n", namespace, "--duration=24h").strip()
     ca_pem = (Path(info.state_dir) / "pki" / "ca.crt").read_bytes()
-    path = Path(info.state_dir) / f"{OPERATOR}.kubeconfig"
+    path = Path(info.state_dir) / f"{OPERATOR}-{namespace}.kubeconfig"
     return write_kubeconfig(path, info.server, ca_pem, token)
 
 
-def start_operator(info: ClusterInfo, namespace: str, metrics_port: int) -> processes.ProcessRecord:
+def start_operator(
+    info: ClusterInfo, namespace: str, metrics_port: int, name: str = OPERATOR
+) -> processes.ProcessRecord:
     """Install what the operator needs and start it; `weft cluster down` stops it."""
     install_crds(info)
     install_operator_rbac(info, namespace)
@@ -68,4 +70,4 @@ def start_operator(info: ClusterInfo, namespace: str, metrics_port: int) -> proc
         f"--metrics-port={metrics_port}",
         "--metrics-addr=127.0.0.1",
     ]
-    return processes.start(OPERATOR, argv, Path(info.state_dir))
+    return processes.start(name, argv, Path(info.state_dir))

@@ -1,0 +1,61 @@
+"""The conditions Weft writes, as kubectl, kstatus (Flux) and Argo CD read them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from weft_operator.conditions import Verdict, desired_conditions, status_patch
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+T1 = datetime(2026, 1, 2, tzinfo=UTC)
+
+
+def by_type(conditions: list[dict[str, object]]) -> dict[object, dict[str, object]]:
+    return {c["type"]: c for c in conditions}
+
+
+def test_a_valid_resolved_object_is_ready_with_no_abnormal_conditions() -> None:
+    found = by_type(desired_conditions(Verdict(generation=3)))
+    assert {t: c["status"] for t, c in found.items()} == {
+        "Accepted": "True",
+        "ResolvedRefs": "True",
+        "Ready": "True",
+    }
+    assert all(c["observedGeneration"] == 3 for c in found.values())
+
+
+def test_an_invalid_object_is_stalled_with_the_reason() -> None:
+    found = by_type(desired_conditions(Verdict(1, invalid="spec.backends[0].weight: bad")))
+    assert found["Accepted"]["status"] == "False"
+    assert found["Accepted"]["reason"] == "Invalid"
+    assert found["Stalled"]["status"] == "True"
+    assert found["Ready"]["message"] == "spec.backends[0].weight: bad"
+    assert "Reconciling" not in found
+
+
+def test_missing_references_are_named_and_in_progress() -> None:
+    found = by_type(desired_conditions(Verdict(1, missing=("Service ns/a (spec.service)",))))
+    assert found["Accepted"]["status"] == "True"
+    assert found["ResolvedRefs"]["status"] == "False"
+    assert found["ResolvedRefs"]["message"] == "references not found: Service ns/a (spec.service)"
+    assert found["Reconciling"]["status"] == "True"
+    assert "Stalled" not in found
+
+
+def test_no_patch_when_the_object_already_says_it() -> None:
+    first = status_patch(Verdict(1), None, T0)
+    assert first is not None
+    assert status_patch(Verdict(1), first, T1) is None
+
+
+def test_a_new_generation_is_acknowledged_and_unchanged_conditions_keep_their_time() -> None:
+    first = status_patch(Verdict(1, missing=("x",)), None, T0)
+    second = status_patch(Verdict(2, missing=("x",)), first, T1)
+    assert second is not None
+    assert second["observedGeneration"] == 2
+    assert by_type(second["conditions"])["Accepted"]["lastTransitionTime"] == "2026-01-01T00:00:00Z"
+    third = status_patch(Verdict(2), second, T1)
+    assert third is not None
+    found = by_type(third["conditions"])
+    assert found["ResolvedRefs"]["lastTransitionTime"] == "2026-01-02T00:00:00Z"
+    assert "Reconciling" not in found  # dropped: a merge patch replaces the list whole

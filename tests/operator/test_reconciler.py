@@ -1,0 +1,91 @@
+"""The reconciler: watch events in, status writes and Warning Events out (no API server)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from weft_operator.kinds import BY_KIND
+from weft_operator.models.base import Kind
+from weft_operator.models.split import TrafficSplit
+from weft_operator.reconciler import Reconciler, StatusWrite, WarningEvent
+
+SPLIT = BY_KIND[Kind.TRAFFIC_SPLIT]
+SERVICE = BY_KIND[Kind.SERVICE]
+
+
+def split_body(weight: Any = 100, generation: int = 1, status: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "apiVersion": "split.smi-spec.io/v1alpha4",
+        "kind": "TrafficSplit",
+        "metadata": {"name": "web", "namespace": "shop", "uid": "u1", "generation": generation},
+        "spec": {"service": "web", "backends": [{"service": "web-v2", "weight": weight}]},
+    }
+    if status:
+        body["status"] = status
+    return body
+
+
+def service_body(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": "shop", "uid": name},
+        "spec": {"ports": [{"port": 80}], "selector": {"app": name}},
+    }
+
+
+def conditions(action: StatusWrite) -> dict[str, str]:
+    return {c["type"]: c["status"] for c in action.status["conditions"]}
+
+
+def test_missing_backend_is_reported_once_and_recovers_when_it_appears() -> None:
+    reconciler = Reconciler()
+    reconciler.observe(SERVICE, "ADDED", service_body("web"))
+    first = reconciler.observe(SPLIT, "ADDED", split_body())
+    write, event = first
+    assert isinstance(write, StatusWrite)
+    assert isinstance(event, WarningEvent)
+    assert conditions(write)["ResolvedRefs"] == "False"
+    assert event.reason == "RefNotFound"
+    assert "Service shop/web-v2 (spec.backends[0].service)" in event.message
+
+    # Our own status patch comes back as a MODIFIED event: nothing more to do.
+    echoed = split_body(status=write.status)
+    assert reconciler.observe(SPLIT, "MODIFIED", echoed) == []
+
+    (recovered,) = reconciler.observe(SERVICE, "ADDED", service_body("web-v2"))
+    assert isinstance(recovered, StatusWrite)
+    assert recovered.ref.name == "web"
+    assert conditions(recovered)["Ready"] == "True"
+
+    lost = reconciler.observe(SERVICE, "DELETED", service_body("web-v2"))
+    assert [type(a) for a in lost] == [StatusWrite, WarningEvent]
+
+
+def test_an_invalid_update_keeps_the_last_valid_split_in_the_index() -> None:
+    reconciler = Reconciler()
+    reconciler.observe(SPLIT, "ADDED", split_body(weight=100))
+    actions = reconciler.observe(SPLIT, "MODIFIED", split_body(weight="lots", generation=2))
+    write = next(a for a in actions if isinstance(a, StatusWrite))
+    accepted = next(c for c in write.status["conditions"] if c["type"] == "Accepted")
+    assert accepted["status"] == "False"
+    assert "spec.backends[0].weight" in accepted["message"]
+    assert write.status["observedGeneration"] == 2
+    kept = reconciler.index.get(TrafficSplit, "shop", "web")
+    assert kept is not None
+    assert [b.weight for b in kept.spec.backends] == [100]
+
+
+def test_a_deleted_split_leaves_the_index_and_writes_nothing() -> None:
+    reconciler = Reconciler()
+    reconciler.observe(SPLIT, "ADDED", split_body())
+    assert reconciler.observe(SPLIT, "DELETED", split_body()) == []
+    assert reconciler.index.get(TrafficSplit, "shop", "web") is None
+
+
+def test_a_restart_does_not_repeat_an_event_already_reported_in_status() -> None:
+    before = Reconciler()
+    write = before.observe(SPLIT, "ADDED", split_body())[0]
+    assert isinstance(write, StatusWrite)
+    after_restart = Reconciler()
+    assert after_restart.observe(SPLIT, None, split_body(status=write.status)) == []
