@@ -132,7 +132,7 @@ class ProxyIdentity(_Config):
 
 @dataclass(frozen=True, slots=True)
 class ValueMatch(_Config):
-    """A header or query parameter whose value matches a regex (full match)."""
+    """A header (name in lower case) or query parameter whose value matches `value_regex`."""
 
     name: str
     value_regex: str
@@ -142,8 +142,9 @@ class ValueMatch(_Config):
 class RequestMatch(_Config):
     """A tree of request conditions; exactly one field is set (a protobuf oneof).
 
-    `path_regex` is explicitly anchored by the catalog (`^(?:...)$` or `^(?:...)`), so
-    the proxy applies it with a plain search whatever resource it came from.
+    Every regex (`path_regex`, `value_regex`) is anchored by the catalog (`^(?:...)$`,
+    or `^(?:...)` for SMI paths), so the proxy applies them all with a plain search.
+    `all=()` matches every request; `any=()` matches none.
     """
 
     path_regex: str | None = None

@@ -31,11 +31,12 @@ def endpoints_of(
         for endpoint in slice_.spec.endpoints:
             if endpoint.conditions.ready is False:
                 continue
-            pod = _pod_of(index, slice_, endpoint)
+            labels, identity = _describe_pod(index, slice_, endpoint, service, settings)
             for address in endpoint.addresses:
                 key = (address, target_port)
                 if key not in found:
-                    found[key] = _endpoint(address, target_port, service, pod, settings)
+                    hint = ProtocolHint.H2 if identity else None
+                    found[key] = Endpoint(address, target_port, identity, hint, labels)
     return tuple(found[key] for key in sorted(found, key=_address_order))
 
 
@@ -46,32 +47,27 @@ def _target_port(slice_: EndpointSlice, port: ServicePortSpec) -> int | None:
     return None
 
 
-def _pod_of(index: MeshIndex, slice_: EndpointSlice, endpoint: SliceEndpoint) -> Pod | None:
-    ref = endpoint.target_ref
-    if ref is None or ref.kind != "Pod":
-        return None
-    return index.get(Pod, ref.namespace or slice_.namespace, ref.name)
-
-
-def _endpoint(
-    address: str, port: int, service: Service, pod: Pod | None, settings: MeshSettings
-) -> Endpoint:
+def _describe_pod(
+    index: MeshIndex,
+    slice_: EndpointSlice,
+    endpoint: SliceEndpoint,
+    service: Service,
+    settings: MeshSettings,
+) -> tuple[tuple[tuple[str, str], ...], str | None]:
+    """Metric labels of the endpoint, and its identity when its pod is meshed."""
     labels = [("dst_namespace", service.namespace), ("dst_service", service.name)]
-    if pod is None or not is_meshed(pod):
-        identity, hint = None, None
-    else:
-        account = pod.spec.service_account_name
-        identity = identity_name(account, pod.namespace, settings.trust_domain)
-        hint = ProtocolHint.H2
-    if pod is not None:
-        labels.extend(workload_labels(pod))
-    return Endpoint(
-        address=address,
-        port=port,
-        identity=identity,
-        protocol_hint=hint,
-        labels=tuple(sorted(labels)),
-    )
+    identity = None
+    ref = endpoint.target_ref
+    if ref is not None and ref.kind == "Pod":
+        pod = index.get(Pod, ref.namespace or slice_.namespace, ref.name)
+        if pod is None:
+            labels.append(("dst_pod", ref.name))  # not indexed yet: still name it
+        else:
+            labels.extend(workload_labels(pod))
+            if is_meshed(pod):
+                account = pod.spec.service_account_name
+                identity = identity_name(account, pod.namespace, settings.trust_domain)
+    return tuple(sorted(labels)), identity
 
 
 def _address_order(key: tuple[str, int]) -> tuple[int, int, str, int]:

@@ -68,8 +68,12 @@ def build_outbound_service(
     else:
         http_routes = lookups.http_routes_of_service(index, namespace, name, client_namespace)
         routes = _http_routes(http_routes, service)
-    root = _backend(index, service, 1, service.spec.ports, settings)
     backends, split_matches = _split(index, service, settings)
+    unmatched_backend = None
+    if not backends or split_matches:
+        root = _backend(index, service, 1, service.spec.ports, settings)
+        backends = backends or (root,)
+        unmatched_backend = root if split_matches else None
     return OutboundService(
         name=name,
         namespace=namespace,
@@ -78,9 +82,9 @@ def build_outbound_service(
         ports=tuple(_service_port(port, profile) for port in _by_port(service.spec.ports)),
         routes=routes,
         retry_budget=_retry_budget(profile),
-        backends=backends or (root,),
+        backends=backends,
         split_matches=split_matches,
-        unmatched_backend=root if split_matches else None,
+        unmatched_backend=unmatched_backend,
     )
 
 
@@ -174,8 +178,7 @@ def _parent_ports(route: HTTPRoute, service: Service) -> tuple[int, ...]:
         parent.port
         for parent in route.spec.parent_refs
         if parent.is_service
-        and parent.name == service.name
-        and (parent.namespace or route.namespace) == service.namespace
+        and parent.refers_to(route.namespace, service.namespace, name=service.name)
     ]
     if None in ports:
         return ()

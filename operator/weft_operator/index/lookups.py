@@ -11,7 +11,7 @@ from weft_operator.index.store import MeshIndex
 from weft_operator.models.access import TrafficTarget
 from weft_operator.models.base import LabelSelector
 from weft_operator.models.core import EndpointSlice, Pod
-from weft_operator.models.httproute import HTTPRoute, ParentRef
+from weft_operator.models.httproute import HTTPRoute
 from weft_operator.models.policy import AuthorizationPolicy, Server, ServerAuthorization
 from weft_operator.models.serviceprofile import ServiceProfile
 from weft_operator.models.split import TrafficSplit
@@ -74,7 +74,7 @@ def http_routes_of_server(index: MeshIndex, server: Server) -> list[HTTPRoute]:
         route
         for route in index.objects(HTTPRoute, server.namespace)
         if any(
-            parent.is_server and _names(parent, route, server.namespace, server.name)
+            parent.is_server and parent.refers_to(route.namespace, server.namespace, server.name)
             for parent in route.spec.parent_refs
         )
     ]
@@ -90,7 +90,7 @@ def http_routes_of_service(
             route
             for route in index.objects(HTTPRoute, route_namespace)
             if any(
-                parent.is_service and _names(parent, route, namespace, name)
+                parent.is_service and parent.refers_to(route.namespace, namespace, name)
                 for parent in route.spec.parent_refs
             )
         ]
@@ -128,7 +128,3 @@ def traffic_targets_for(
         if target.spec.destination.name == service_account
         and target.destination_namespace == namespace
     ]
-
-
-def _names(parent: ParentRef, route: HTTPRoute, namespace: str, name: str) -> bool:
-    return parent.name == name and (parent.namespace or route.namespace) == namespace

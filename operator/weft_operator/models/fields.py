@@ -56,11 +56,12 @@ def _duration_ms(value: Any) -> int:
 
 def _single_condition(value: Any) -> Any:
     # Upstream's CRD types `not` as a list while its Go types and docs use an object.
+    # A list of several reads as "none of these": `not` of their `any`.
     if not isinstance(value, list):
         return value
-    if len(value) != 1:
-        raise ValueError(f"a list for `not` must hold exactly one condition, not {len(value)}")
-    return value[0]
+    if not value:
+        raise ValueError("a list for `not` must hold at least one condition")
+    return value[0] if len(value) == 1 else {"any": value}
 
 
 Regex = Annotated[str, AfterValidator(compiled_regex)]
@@ -69,4 +70,4 @@ PortNumber = Annotated[int, Field(ge=1, le=65535)]
 PortReference = Annotated[int | str, BeforeValidator(_port_reference)]
 MilliWeight = Annotated[int, BeforeValidator(milli_weight)]
 DurationMs = Annotated[int, BeforeValidator(_duration_ms)]
-ObjectOrSingletonList = BeforeValidator(_single_condition)
+ObjectOrList = BeforeValidator(_single_condition)

@@ -34,6 +34,10 @@ class ParentRef(Frozen):
     def is_service(self) -> bool:
         return self.kind == "Service" and self.group in (None, "", "core")
 
+    def refers_to(self, route_namespace: str, namespace: str, name: str) -> bool:
+        """Whether this parent is `namespace/name`; it defaults to the route's namespace."""
+        return self.name == name and (self.namespace or route_namespace) == namespace
+
 
 class PathMatchSpec(Frozen):
     type: Literal["Exact", "PathPrefix", "RegularExpression"] = "PathPrefix"

@@ -12,7 +12,7 @@ from weft_operator.models.base import Frozen, Kind, Resource
 from weft_operator.models.fields import (
     DurationMs,
     MilliWeight,
-    ObjectOrSingletonList,
+    ObjectOrList,
     PortNumber,
     Regex,
 )
@@ -39,7 +39,7 @@ class RequestCondition(Frozen):
     method: str | None = None
     all: tuple[RequestCondition, ...] | None = None
     any: tuple[RequestCondition, ...] | None = None
-    not_: Annotated[RequestCondition | None, ObjectOrSingletonList] = Field(None, alias="not")
+    not_: Annotated[RequestCondition | None, ObjectOrList] = Field(None, alias="not")
 
     @model_validator(mode="after")
     def _not_empty(self) -> Self:
@@ -74,7 +74,7 @@ class ResponseCondition(Frozen):
     status: StatusRange | None = None
     all: tuple[ResponseCondition, ...] | None = None
     any: tuple[ResponseCondition, ...] | None = None
-    not_: Annotated[ResponseCondition | None, ObjectOrSingletonList] = Field(None, alias="not")
+    not_: Annotated[ResponseCondition | None, ObjectOrList] = Field(None, alias="not")
 
     @model_validator(mode="after")
     def _not_empty(self) -> Self:
