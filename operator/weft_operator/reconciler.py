@@ -62,6 +62,7 @@ class Reconciler:
         self.index = index or MeshIndex()
         self._clock = clock
         self._reported: dict[ObjectKey, _Reported] = {}
+        self._invalid: set[ObjectKey] = set()
 
     def observe(
         self, watched: Watched, event_type: str | None, body: Mapping[str, Any]
@@ -71,6 +72,7 @@ class Reconciler:
         if event_type == "DELETED":
             self.index.delete(*key)
             self._reported.pop(key, None)
+            self._invalid.discard(key)
             self._count(watched)
             return self._recheck(dependents(self.index, key))
         changed, invalid = self._apply(watched, body)
@@ -92,8 +94,7 @@ class Reconciler:
         return changed, None
 
     def _count(self, watched: Watched) -> None:
-        count = len(self.index.objects(RESOURCE_TYPES[watched.kind]))
-        metrics.OBJECTS.labels(kind=watched.kind.value).set(count)
+        metrics.OBJECTS.labels(kind=watched.kind.value).set(self.index.count(watched.kind))
 
     def _remember(
         self, key: ObjectKey, watched: Watched, body: Mapping[str, Any], invalid: str | None
@@ -108,9 +109,12 @@ class Reconciler:
             invalid=invalid,
             problem=previous.problem if previous else _announced_problem(status),
         )
-        metrics.INVALID_OBJECTS.labels(kind=watched.kind.value).set(
-            sum(1 for k, r in self._reported.items() if k.kind == key.kind and r.invalid)
-        )
+        if invalid:
+            self._invalid.add(key)
+        else:
+            self._invalid.discard(key)
+        invalid_of_kind = sum(1 for k in self._invalid if k.kind == key.kind)
+        metrics.INVALID_OBJECTS.labels(kind=watched.kind.value).set(invalid_of_kind)
 
     def _recheck(self, keys: Iterable[ObjectKey]) -> list[Action]:
         actions: list[Action] = []

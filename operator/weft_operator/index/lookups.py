@@ -9,7 +9,7 @@ from __future__ import annotations
 from weft_operator.index.selectors import selector_matches
 from weft_operator.index.store import MeshIndex
 from weft_operator.models.access import TrafficTarget
-from weft_operator.models.base import LabelSelector
+from weft_operator.models.base import Kind, LabelSelector, ObjectKey
 from weft_operator.models.core import EndpointSlice, Pod
 from weft_operator.models.httproute import HTTPRoute
 from weft_operator.models.policy import AuthorizationPolicy, Server, ServerAuthorization
@@ -18,11 +18,7 @@ from weft_operator.models.split import TrafficSplit
 
 
 def endpoint_slices_of(index: MeshIndex, namespace: str, service: str) -> list[EndpointSlice]:
-    return [
-        slice_
-        for slice_ in index.objects(EndpointSlice, namespace)
-        if slice_.service_name == service
-    ]
+    return index.referring(EndpointSlice, ObjectKey(Kind.SERVICE, namespace, service))
 
 
 def pods_selected_by(index: MeshIndex, namespace: str, selector: LabelSelector) -> list[Pod]:
@@ -114,7 +110,9 @@ def profile_for(
 
 def splits_rooted_at(index: MeshIndex, namespace: str, service: str) -> list[TrafficSplit]:
     return [
-        split for split in index.objects(TrafficSplit, namespace) if split.spec.service == service
+        split
+        for split in index.referring(TrafficSplit, ObjectKey(Kind.SERVICE, namespace, service))
+        if split.spec.service == service and split.namespace == namespace
     ]
 
 

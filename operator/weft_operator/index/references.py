@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from weft_operator.models.access import TrafficTarget
 from weft_operator.models.base import Kind, ObjectKey, Resource
+from weft_operator.models.core import EndpointSlice
 from weft_operator.models.httproute import HTTPRoute
 from weft_operator.models.policy import (
     AuthorizationPolicy,
@@ -48,6 +49,11 @@ def references_of(resource: Resource) -> tuple[Reference, ...]:
             return _mesh_tls_authentication(resource)
         case HTTPRoute():
             return _http_route(resource)
+        case EndpointSlice() if resource.service_name:
+            # Not a reference users write, but it lets the catalog find a Service's
+            # slices through the index's referrers instead of scanning the namespace.
+            target = ObjectKey(Kind.SERVICE, resource.namespace, resource.service_name)
+            return (Reference("metadata.labels[kubernetes.io/service-name]", target),)
     return ()
 
 

@@ -24,6 +24,9 @@ class MeshIndex:
         )
         # target -> the objects whose references name it, present or not
         self._referrers: defaultdict[ObjectKey, set[ObjectKey]] = defaultdict(set)
+        # (kind, namespace) -> its objects sorted by name; dropped when one changes, so
+        # the catalog's many reads between two changes sort once
+        self._sorted: dict[tuple[Kind, str], list[Resource]] = {}
 
     def apply(self, resource: Resource) -> bool:
         """Add or replace an object; False when it was already there unchanged."""
@@ -34,6 +37,7 @@ class MeshIndex:
         if previous is not None:
             self._forget_references(previous)
         namespaced[resource.name] = resource
+        self._sorted.pop((resource.KIND, resource.namespace), None)
         for reference in references_of(resource):
             self._referrers[reference.target].add(resource.key)
         return True
@@ -43,6 +47,7 @@ class MeshIndex:
         namespaced = self._objects[kind][namespace]
         removed = namespaced.pop(name, None)
         if removed is not None:
+            self._sorted.pop((kind, namespace), None)
             self._forget_references(removed)
         return removed
 
@@ -60,9 +65,28 @@ class MeshIndex:
         return [
             found
             for ns in namespaces
-            for _, found in sorted(by_namespace[ns].items())
+            for found in self._in(model.KIND, ns)
             if isinstance(found, model)
         ]
+
+    def _in(self, kind: Kind, namespace: str) -> list[Resource]:
+        cached = self._sorted.get((kind, namespace))
+        if cached is None:
+            named = self._objects[kind][namespace]
+            cached = self._sorted[(kind, namespace)] = [named[n] for n in sorted(named)]
+        return cached
+
+    def count(self, kind: Kind) -> int:
+        return sum(len(named) for named in self._objects[kind].values())
+
+    def referring(self, model: type[R], target: ObjectKey) -> list[R]:
+        """Objects of one kind that name `target`, sorted by namespace and name."""
+        found = (
+            self.get(model, key.namespace, key.name)
+            for key in self.referrers(target)
+            if key.kind == model.KIND
+        )
+        return [resource for resource in found if resource is not None]
 
     def referrers(self, target: ObjectKey) -> list[ObjectKey]:
         """Objects that name `target`, sorted; `target` need not exist."""
