@@ -71,7 +71,7 @@ def _show(info: ClusterInfo, console: Console, wait: float = 30.0) -> None:
         if items and all(i.get("status", {}).get("conditions") for i in items):
             break
         time.sleep(0.5)
-    console.print(local_install.kubectl(info, "get", SHOWN, "-n", DEMO_NAMESPACE), highlight=False)
+    print(local_install.kubectl(info, "get", SHOWN, "-n", DEMO_NAMESPACE))  # unwrapped table
 
 
 def _follow(operator: processes.ProcessRecord) -> int:
