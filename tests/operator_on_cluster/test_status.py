@@ -167,10 +167,14 @@ async def test_a_missing_backend_is_named_and_recovers_when_it_appears(
     assert "podinfo-primary" not in message
     assert found["Ready"]["status"] == "False"
     assert found["Reconciling"]["status"] == "True"  # kstatus: in progress, not failed
-    events = await client.CoreV1Api(api).list_namespaced_event(
-        namespace, field_selector="involvedObject.name=podinfo,reason=RefNotFound"
-    )
-    assert any("podinfo-canary" in e.message for e in events.items)
+
+    async def warned() -> bool:  # the Event follows the status patch
+        events = await client.CoreV1Api(api).list_namespaced_event(
+            namespace, field_selector="involvedObject.name=podinfo,reason=RefNotFound"
+        )
+        return any("podinfo-canary" in e.message for e in events.items)
+
+    await eventually(warned, "a Warning Event naming the missing Service", within=10)
 
     await service(api, namespace, "podinfo-canary")
 
