@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from weft_api.config import RequestMatch, ValueMatch
+from weft_proxy.protocols import http1
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,11 @@ class RequestHead:
     path: str
     query: str = ""
     headers: Sequence[tuple[str, str]] = ()
+
+    @classmethod
+    def from_http1(cls, head: http1.RequestHead) -> RequestHead:
+        headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in head.headers]
+        return cls.from_target(head.method, head.target.decode("latin-1"), headers)
 
     @classmethod
     def from_target(

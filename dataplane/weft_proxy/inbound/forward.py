@@ -1,0 +1,118 @@
+"""Inbound HTTP/1 and TCP: authorize each request or connection against the port's
+server policy, then forward it to the application on the pod's loopback."""
+
+from __future__ import annotations
+
+import asyncio
+
+from weft_api.config import ProxyConfig
+from weft_proxy.errors import error_response
+from weft_proxy.io.http1_client import Http1Pool
+from weft_proxy.io.http1_server import ClientStream
+from weft_proxy.io.tcp import CONNECT_TIMEOUT_S, forward_counted
+from weft_proxy.metrics import ProxyMetrics, Target
+from weft_proxy.policies.authorize import Client, InboundPolicy, Verdict
+from weft_proxy.policies.classify import classify_response
+from weft_proxy.policies.clock import Clock
+from weft_proxy.policies.request_match import RequestHead as MatchableRequest
+from weft_proxy.protocols.http1 import RequestHead
+
+APP_HOST = "127.0.0.1"
+
+
+def _target(verdict: Verdict, client: Client, port: int, authority: str = "") -> Target:
+    labels = {
+        "direction": "inbound",
+        "authority": authority,
+        "target_addr": f"{APP_HOST}:{port}",
+        "srv_kind": verdict.server.kind.value,
+        "srv_name": verdict.server.name,
+        "tls": "true" if client.tls else "no_identity",
+        "no_tls_reason": "" if client.tls else "no_tls_from_remote",
+        "client_id": client.identity or "",
+    }
+    if verdict.authorization is not None:
+        labels["authz_kind"] = verdict.authorization.kind.value
+        labels["authz_name"] = verdict.authorization.name
+    return Target(labels)
+
+
+class Inbound:
+    def __init__(self, metrics: ProxyMetrics, clock: Clock) -> None:
+        self.metrics = metrics
+        self.clock = clock
+        self.policy: InboundPolicy | None = None
+        self._pools: dict[int, Http1Pool] = {}
+
+    def apply(self, config: ProxyConfig) -> None:
+        self.policy = InboundPolicy.of(config)
+
+    def _authorize(self, port: int, client: Client, head: RequestHead | None) -> Verdict | None:
+        if self.policy is None:  # no config yet: nothing is known to be allowed
+            return None
+        request = MatchableRequest.from_http1(head) if head is not None else None
+        return self.policy.server_for(port).authorize(client, request)
+
+    async def http1(
+        self,
+        head: RequestHead,
+        stream: ClientStream,
+        writer: asyncio.StreamWriter,
+        *,
+        client: Client,
+        port: int,
+    ) -> bool:
+        verdict = self._authorize(port, client, head)
+        authority = (head.header(b"host") or b"").decode("latin-1")
+        if verdict is None or not verdict.allowed:
+            if verdict is not None:
+                target = _target(verdict, client, port, authority)
+                self.metrics.inbound_http_authz_deny_total.labels(*target.values()).inc()
+            writer.write(error_response(403, f"unauthorized request on port {port}"))
+            await writer.drain()
+            return head.keep_alive
+        target = _target(verdict, client, port, authority)
+        self.metrics.inbound_http_authz_allow_total.labels(*target.values()).inc()
+        self.metrics.request(target)
+        pool = self._pools.get(port)
+        if pool is None:
+            pool = self._pools[port] = Http1Pool(APP_HOST, port)
+        started = self.clock()
+        try:
+            connection = await pool.acquire()
+            await connection.send_request(head, stream.body())
+            response = await connection.response_head()
+        except (ConnectionError, OSError, TimeoutError):
+            writer.write(error_response(502, f"the application refused port {port}"))
+            await writer.drain()
+            return False
+        latency_ms = (self.clock() - started) * 1000
+        classification = classify_response((), response.status)
+        self.metrics.response(target, response.status, classification.value, latency_ms)
+        pool.release(connection, await connection.relay_response(response, writer, head.method))
+        return head.keep_alive
+
+    async def tcp(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        first_bytes: bytes,
+        client: Client,
+        port: int,
+    ) -> None:
+        verdict = self._authorize(port, client, None)
+        if verdict is None or not verdict.allowed:
+            if verdict is not None:
+                target = _target(verdict, client, port)
+                self.metrics.inbound_tcp_authz_deny_total.labels(*target.values()).inc()
+            writer.transport.abort()  # denied TCP is closed at once
+            return
+        target = _target(verdict, client, port)
+        self.metrics.inbound_tcp_authz_allow_total.labels(*target.values()).inc()
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                upstream = await asyncio.open_connection(APP_HOST, port)
+        except (OSError, TimeoutError):
+            writer.transport.abort()
+            return
+        await forward_counted(self.metrics, target, (reader, writer), upstream, first_bytes)

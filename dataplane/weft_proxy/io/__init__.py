@@ -1,0 +1,1 @@
+"""The proxy's socket layer: accepting, peeking for detection, original destinations, splicing."""

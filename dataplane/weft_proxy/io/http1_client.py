@@ -1,0 +1,161 @@
+"""The client side of HTTP/1: pooled connections to one endpoint, one exchange at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator
+
+from weft_proxy.protocols.http1 import (
+    END,
+    LAST_CHUNK,
+    Body,
+    EndOfMessage,
+    Event,
+    RequestHead,
+    ResponseHead,
+    ResponseReader,
+    Upgraded,
+    body_framing,
+    chunk,
+    forwarded_headers,
+    request_head_bytes,
+    response_head_bytes,
+)
+
+READ_SIZE = 64 * 1024
+CONNECT_TIMEOUT_S = 1.0
+
+
+class UpstreamConnection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.responses = ResponseReader()
+        self._events: deque[Event] = deque()
+
+    @property
+    def usable(self) -> bool:
+        return not self.reader.at_eof() and not self.writer.is_closing()
+
+    async def send_request(
+        self, head: RequestHead, body: bytes | AsyncIterator[bytes] | None
+    ) -> None:
+        """The request, re-framed: a known length is kept, any other body is chunked."""
+        headers = forwarded_headers(head.headers, keep_upgrade=head.upgrade)
+        length = body_framing(head.headers)
+        if isinstance(body, bytes):
+            headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+            if body or length is not None or head.method not in ("GET", "HEAD"):
+                headers.append((b"Content-Length", str(len(body)).encode()))
+        elif body is not None and length is None:
+            headers.append((b"Transfer-Encoding", b"chunked"))
+        if head.method == "HEAD":
+            self.responses.expect_no_body()
+        self.writer.write(request_head_bytes(head.method, head.target, headers))
+        if isinstance(body, bytes):
+            self.writer.write(body)
+        elif body is not None:
+            async for data in body:
+                self.writer.write(data if length is not None else chunk(data))
+                await self.writer.drain()
+            if length is None:
+                self.writer.write(LAST_CHUNK)
+        await self.writer.drain()
+
+    async def next_event(self) -> Event:
+        while not self._events:
+            data = await self.reader.read(READ_SIZE)
+            if not data:
+                raise ConnectionError("upstream closed the connection")
+            self._events.extend(self.responses.feed(data))
+        return self._events.popleft()
+
+    async def response_head(self) -> ResponseHead:
+        """The next final response head; 1xx interim responses are skipped."""
+        while True:
+            event = await self.next_event()
+            if isinstance(event, ResponseHead) and (event.status >= 200 or event.status == 101):
+                return event
+
+    async def relay_response(
+        self, head: ResponseHead, client: asyncio.StreamWriter, method: str
+    ) -> bool:
+        """Write `head` and its body to the client; True if this connection is reusable.
+
+        A body of known length streams as is; any other is re-chunked. A response
+        delimited by the upstream closing (no length, not chunked) ends at that close.
+        """
+        headers = forwarded_headers(head.headers)
+        length = body_framing(head.headers)
+        close_delimited = length is None and head.header(b"transfer-encoding") is None
+        bodiless = method == "HEAD" or head.status in (204, 304)
+        rechunk = length is None and not bodiless
+        if rechunk:
+            headers.append((b"Transfer-Encoding", b"chunked"))
+        client.write(response_head_bytes(head.status, head.reason, headers))
+        if bodiless:
+            await self.next_event()  # its EndOfMessage
+        else:
+            while True:
+                try:
+                    event = await self.next_event()
+                except ConnectionError:
+                    if not close_delimited:
+                        raise
+                    event = END
+                if isinstance(event, Body):
+                    client.write(chunk(event.data) if rechunk and event.data else event.data)
+                    await client.drain()
+                elif isinstance(event, EndOfMessage):
+                    break
+            if rechunk:
+                client.write(LAST_CHUNK)
+        await client.drain()
+        return head.keep_alive and not close_delimited
+
+    def tunnel_bytes(self) -> bytes:
+        """After a 101: whatever followed its head, for the tunnel."""
+        held = b"".join(
+            e.rest if isinstance(e, Upgraded) else e.data
+            for e in self._events
+            if isinstance(e, Upgraded | Body)
+        )
+        self._events.clear()
+        return held
+
+    def close(self) -> None:
+        self.writer.transport.abort()
+
+
+class Http1Pool:
+    """Idle keep-alive connections to one endpoint, reused most-recent first."""
+
+    def __init__(self, host: str, port: int, max_idle: int = 32) -> None:
+        self.host = host
+        self.port = port
+        self.max_idle = max_idle
+        self._idle: list[UpstreamConnection] = []
+
+    async def acquire(self) -> UpstreamConnection:
+        while self._idle:
+            connection = self._idle.pop()
+            if connection.usable:
+                return connection
+            connection.close()
+        async with asyncio.timeout(CONNECT_TIMEOUT_S):
+            reader, writer = await asyncio.open_connection(self.host, self.port)
+        return UpstreamConnection(reader, writer)
+
+    def release(self, connection: UpstreamConnection, reusable: bool) -> None:
+        if reusable and connection.usable and len(self._idle) < self.max_idle:
+            self._idle.append(connection)
+        else:
+            connection.close()
+
+    def close(self) -> None:
+        for connection in self._idle:
+            with contextlib.suppress(Exception):
+                connection.close()
+        self._idle.clear()

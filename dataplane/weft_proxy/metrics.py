@@ -1,0 +1,107 @@
+"""The proxy's metrics, with Linkerd's names and labels, so Flagger's linkerd queries,
+Grafana dashboards and habits carry over (see shared/reference/compat.md).
+
+prometheus-client needs one label set per metric, while Linkerd's inbound and outbound
+series carry different labels; every metric here has the union, and a label that does
+not apply is empty, which Prometheus treats as absent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS_MS = (
+    1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500,
+    1000, 2000, 3000, 4000, 5000, 10000, 20000, 30000, 40000, 50000,
+)  # fmt: skip
+
+TARGET_LABELS = (
+    "direction",
+    "authority",
+    "tls",
+    "no_tls_reason",
+    "target_addr",
+    "client_id",
+    "srv_kind",
+    "srv_name",
+    "authz_kind",
+    "authz_name",
+    "server_id",
+    "dst_namespace",
+    "dst_service",
+    "dst_deployment",
+    "dst_pod",
+    "dst_serviceaccount",
+    "rt_route",
+)
+RESPONSE_LABELS = (*TARGET_LABELS, "status_code", "classification", "grpc_status_code")
+
+
+@dataclass(frozen=True)
+class Target:
+    """The labels of one request's or connection's target; empty means not applicable."""
+
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def values(self) -> tuple[str, ...]:
+        return tuple(self.labels.get(name, "") for name in TARGET_LABELS)
+
+
+class ProxyMetrics:
+    """All metric families of one proxy, in a registry of its own (tests run several)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.request_total = Counter("request", "HTTP requests", TARGET_LABELS, registry=r)
+        self.response_total = Counter("response", "HTTP responses", RESPONSE_LABELS, registry=r)
+        self.response_latency_ms = Histogram(
+            "response_latency_ms",
+            "Time from request head to response head, in milliseconds",
+            RESPONSE_LABELS,
+            buckets=LATENCY_BUCKETS_MS,
+            registry=r,
+        )
+        peer = (*TARGET_LABELS, "peer")
+        self.tcp_open_total = Counter("tcp_open", "TCP connections opened", peer, registry=r)
+        self.tcp_close_total = Counter("tcp_close", "TCP connections closed", peer, registry=r)
+        self.tcp_open_connections = Gauge(
+            "tcp_open_connections", "TCP connections open now", peer, registry=r
+        )
+        self.tcp_read_bytes_total = Counter(
+            "tcp_read_bytes", "Bytes read from the peer", peer, registry=r
+        )
+        self.tcp_write_bytes_total = Counter(
+            "tcp_write_bytes", "Bytes written to the peer", peer, registry=r
+        )
+        self.inbound_http_authz_allow_total = Counter(
+            "inbound_http_authz_allow", "HTTP requests authorized", TARGET_LABELS, registry=r
+        )
+        self.inbound_http_authz_deny_total = Counter(
+            "inbound_http_authz_deny", "HTTP requests denied", TARGET_LABELS, registry=r
+        )
+        self.inbound_tcp_authz_allow_total = Counter(
+            "inbound_tcp_authz_allow", "TCP connections authorized", TARGET_LABELS, registry=r
+        )
+        self.inbound_tcp_authz_deny_total = Counter(
+            "inbound_tcp_authz_deny", "TCP connections denied", TARGET_LABELS, registry=r
+        )
+
+    def request(self, target: Target) -> None:
+        self.request_total.labels(*target.values()).inc()
+
+    def response(
+        self,
+        target: Target,
+        status: int,
+        classification: str,
+        latency_ms: float,
+        grpc_status: int | None = None,
+    ) -> None:
+        grpc = "" if grpc_status is None else str(grpc_status)
+        values = (*target.values(), str(status), classification, grpc)
+        self.response_total.labels(*values).inc()
+        self.response_latency_ms.labels(*values).observe(latency_ms)

@@ -1,0 +1,1 @@
+"""The outbound stack: what the application calls, routed, split, balanced and observed."""

@@ -1,0 +1,110 @@
+"""Per-parent runtime state, rebuilt when config changes while endpoints keep their load,
+failure history and idle connections."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+
+from weft_api.config import Backend, Endpoint, OutboundService
+from weft_proxy.io.http1_client import Http1Pool
+from weft_proxy.outbound.destinations import Destinations
+from weft_proxy.policies.balance import P2cBalancer
+from weft_proxy.policies.clock import Clock
+from weft_proxy.policies.failure_accrual import FailureAccrual
+from weft_proxy.policies.retry_budget import RetryBudgetTracker
+from weft_proxy.policies.routes import RouteTable
+from weft_proxy.policies.split import BackendSplit
+
+EndpointKey = tuple[str, int]
+
+
+class EndpointGroup:
+    """The endpoints serving one parent port through one backend."""
+
+    def __init__(self, clock: Clock, rng: random.Random) -> None:
+        self.balancer: P2cBalancer[EndpointKey] = P2cBalancer(clock, rng)
+        self.accrual: FailureAccrual[EndpointKey] = FailureAccrual(clock, rng)
+        self.endpoints: dict[EndpointKey, Endpoint] = {}
+        self._pools: dict[EndpointKey, Http1Pool] = {}
+
+    def update(self, endpoints: Iterable[Endpoint]) -> None:
+        self.endpoints = {(e.address, e.port): e for e in endpoints}
+        for gone in self._pools.keys() - self.endpoints.keys():
+            self._pools.pop(gone).close()
+        self.balancer.update(self.endpoints)
+
+    def pick(self) -> EndpointKey | None:
+        return self.balancer.pick(self.accrual.is_available)
+
+    def pool(self, key: EndpointKey) -> Http1Pool:
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = Http1Pool(*key)
+        return pool
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.close()
+
+
+class ServiceState:
+    def __init__(
+        self,
+        service: OutboundService,
+        clock: Clock,
+        rng: random.Random,
+        previous: ServiceState | None = None,
+    ) -> None:
+        self.service = service
+        self.routes = RouteTable.of(service)
+        self.split = BackendSplit(service, rng)
+        self.budget: RetryBudgetTracker
+        if previous is not None and previous.service.retry_budget == service.retry_budget:
+            self.budget = previous.budget  # keeps its window of recent requests
+        else:
+            self.budget = RetryBudgetTracker(service.retry_budget, clock)
+        kept = previous.groups if previous is not None else {}
+        self.groups: dict[tuple[str, str, int], EndpointGroup] = {}
+        backends = list(service.backends)
+        if service.unmatched_backend is not None:
+            backends.append(service.unmatched_backend)
+        for backend in backends:
+            for backend_port in backend.ports:
+                key = (backend.namespace, backend.name, backend_port.port)
+                group = kept.pop(key, None) or EndpointGroup(clock, rng)
+                group.update(backend_port.endpoints)
+                self.groups[key] = group
+        for stale in kept.values():
+            stale.close()
+
+    def group(self, backend: Backend, port: int) -> EndpointGroup | None:
+        return self.groups.get((backend.namespace, backend.name, port))
+
+
+class OutboundState:
+    """Everything the outbound stack knows; `apply` swaps in a new config atomically."""
+
+    def __init__(self, namespace: str, clock: Clock, rng: random.Random | None = None) -> None:
+        self.namespace = namespace
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.destinations = Destinations((), namespace)
+        self.services: dict[tuple[str, str], ServiceState] = {}
+
+    def apply(self, services: Iterable[OutboundService]) -> None:
+        services = list(services)
+        previous = self.services
+        self.services = {
+            (s.namespace, s.name): ServiceState(
+                s, self.clock, self.rng, previous.pop((s.namespace, s.name), None)
+            )
+            for s in services
+        }
+        for gone in previous.values():
+            for group in gone.groups.values():
+                group.close()
+        self.destinations = Destinations(services, self.namespace)
+
+    def state_of(self, service: OutboundService) -> ServiceState:
+        return self.services[(service.namespace, service.name)]

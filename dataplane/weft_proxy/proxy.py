@@ -1,0 +1,95 @@
+"""One proxy: its listeners, detection, and the inbound and outbound stacks, driven by
+the latest config snapshot."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import random
+import time
+
+from weft_api.config import ProxyConfig
+from weft_proxy.admin import Admin
+from weft_proxy.inbound.forward import Inbound
+from weft_proxy.io.http1_server import serve_http1
+from weft_proxy.io.original_dst import original_destination
+from weft_proxy.io.peek import detect_protocol
+from weft_proxy.metrics import ProxyMetrics
+from weft_proxy.outbound.http1 import OutboundHttp1
+from weft_proxy.outbound.state import OutboundState
+from weft_proxy.outbound.tcp import OutboundTcp
+from weft_proxy.policies.authorize import Client, InboundPolicy
+from weft_proxy.policies.clock import Clock
+from weft_proxy.policies.routes import RouteTable
+from weft_proxy.policies.split import BackendSplit
+from weft_proxy.protocols.detect import Protocol
+
+
+class Proxy:
+    def __init__(
+        self,
+        namespace: str,
+        *,
+        clock: Clock = time.monotonic,
+        rng: random.Random | None = None,
+        metrics: ProxyMetrics | None = None,
+        inbound_fallback_port: int | None = None,
+    ) -> None:
+        self.metrics = metrics or ProxyMetrics()
+        self.rng = rng or random.Random()
+        self.outbound_state = OutboundState(namespace, clock, self.rng)
+        self.outbound_http1 = OutboundHttp1(self.outbound_state, self.metrics)
+        self.outbound_tcp = OutboundTcp(self.outbound_state, self.metrics)
+        self.inbound = Inbound(self.metrics, clock)
+        # Without iptables (a test connecting straight to 4143) there is no original
+        # destination; inbound traffic then goes to this application port.
+        self.inbound_fallback_port = inbound_fallback_port
+        self.config: ProxyConfig | None = None
+        self.stopping = asyncio.Event()
+        self.admin = Admin(self.metrics, lambda: self.config is not None, self.stopping.set)
+
+    def apply(self, config: ProxyConfig) -> None:
+        """Switch to `config`, or raise ValueError (and keep the current one) if invalid."""
+        for service in config.outbound:  # compile everything first: all or nothing
+            RouteTable.of(service)
+            BackendSplit(service, self.rng)
+        InboundPolicy.of(config)
+        self.outbound_state.apply(config.outbound)
+        self.inbound.apply(config)
+        self.config = config
+
+    async def on_outbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        destination = original_destination(writer.get_extra_info("socket"))
+        detected, first = await detect_protocol(reader)
+        if detected.protocol is Protocol.HTTP1:
+            handle = functools.partial(self.outbound_http1.handle, original_dst=destination)
+            await serve_http1(reader, writer, first, handle)
+        elif destination is not None:
+            # HTTP/2, TLS and opaque bytes pass through, balanced per connection.
+            await self.outbound_tcp.forward(reader, writer, first, destination)
+        else:
+            writer.close()
+
+    async def on_inbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        destination = original_destination(writer.get_extra_info("socket"))
+        port = destination[1] if destination else self.inbound_fallback_port
+        if port is None:
+            writer.close()
+            return
+        peer = writer.get_extra_info("peername")
+        client = Client.of(peer[0])  # plain text until mTLS terminates here
+        detected, first = await detect_protocol(reader)
+        if detected.protocol is Protocol.HTTP1:
+            handle = functools.partial(self.inbound.http1, client=client, port=port)
+            await serve_http1(reader, writer, first, handle)
+        else:
+            await self.inbound.tcp(reader, writer, first, client, port)
+
+    async def listen(
+        self, host: str, inbound_port: int, outbound_port: int, admin_port: int
+    ) -> list[asyncio.Server]:
+        return [
+            await asyncio.start_server(self.on_inbound, host, inbound_port),
+            await asyncio.start_server(self.on_outbound, host, outbound_port),
+            await asyncio.start_server(self.admin.serve, host, admin_port),
+        ]

@@ -1,0 +1,398 @@
+"""The proxy with real sockets on loopback: aiohttp backends and clients (independent
+HTTP/1 implementations) on either side of Weft's outbound and inbound listeners."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from weft_api.config import (
+    ALL_NETWORKS,
+    Authentication,
+    Authorization,
+    AuthorizationKind,
+    Backend,
+    BackendPort,
+    DefaultPolicy,
+    Endpoint,
+    InboundServer,
+    Network,
+    OutboundService,
+    Protocol,
+    ProxyConfig,
+    ProxyIdentity,
+    RequestMatch,
+    RetryBudget,
+    Route,
+    ServerKind,
+    ServicePort,
+)
+from weft_proxy.proxy import Proxy
+
+AUTHORITY = "books.shop.svc.cluster.local"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Backends:
+    """aiohttp servers on loopback, counting the requests each one served."""
+
+    def __init__(self) -> None:
+        self.runners: list[web.AppRunner] = []
+        self.hits: collections.Counter[str] = collections.Counter()
+
+    async def start(self, name: str, handler: Handler | None = None) -> int:
+        async def default(request: web.Request) -> web.StreamResponse:
+            body = await request.read()
+            return web.Response(text=f"{name} {request.method} {request.path_qs} {len(body)}")
+
+        chosen = handler or default
+
+        async def counted(request: web.Request) -> web.StreamResponse:
+            self.hits[name] += 1
+            return await chosen(request)
+
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", counted)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self.runners.append(runner)
+        port: int = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return port
+
+
+@pytest.fixture
+async def backends() -> AsyncIterator[Backends]:
+    found = Backends()
+    yield found
+    for runner in found.runners:
+        await runner.cleanup()
+
+
+def backend(name: str, weight: int, ports: list[int], parent_port: int = 80) -> Backend:
+    endpoints = tuple(
+        Endpoint("127.0.0.1", port, labels=(("dst_pod", f"{name}-{i}"),))
+        for i, port in enumerate(ports)
+    )
+    return Backend(
+        name=name,
+        namespace="shop",
+        authority=f"{name}.shop.svc.cluster.local",
+        weight=weight,
+        ports=(BackendPort(parent_port, endpoints),),
+    )
+
+
+def books(*backends_: Backend, routes: tuple[Route, ...] = ()) -> OutboundService:
+    return OutboundService(
+        name="books",
+        namespace="shop",
+        authority=AUTHORITY,
+        cluster_ips=("10.96.0.10",),
+        ports=(ServicePort(80, "http", Protocol.HTTP1),),
+        routes=routes,
+        retry_budget=RetryBudget(),
+        backends=backends_,
+    )
+
+
+def allow_all(port: int = 0) -> InboundServer:
+    return InboundServer(
+        name="all-unauthenticated",
+        kind=ServerKind.DEFAULT,
+        port=port,
+        protocol=Protocol.UNKNOWN,
+        authorizations=(
+            Authorization(
+                AuthorizationKind.DEFAULT,
+                "all-unauthenticated",
+                tuple(Network(cidr) for cidr in ALL_NETWORKS),
+                Authentication.UNAUTHENTICATED,
+            ),
+        ),
+        default_policy=DefaultPolicy.ALL_UNAUTHENTICATED,
+    )
+
+
+def config(*outbound: OutboundService, inbound: tuple[InboundServer, ...] = ()) -> ProxyConfig:
+    return ProxyConfig(
+        identity=ProxyIdentity(pod="client-0", namespace="shop", service_account="client"),
+        inbound=inbound,
+        inbound_default=allow_all(),
+        outbound=outbound,
+    )
+
+
+class Running:
+    def __init__(self, proxy: Proxy, servers: list[asyncio.Server]) -> None:
+        self.proxy = proxy
+        self.servers = servers
+
+    def port(self, which: int) -> int:
+        port: int = self.servers[which].sockets[0].getsockname()[1]
+        return port
+
+    @property
+    def outbound(self) -> str:
+        return f"http://127.0.0.1:{self.port(1)}"
+
+    @property
+    def inbound(self) -> str:
+        return f"http://127.0.0.1:{self.port(0)}"
+
+    @property
+    def admin(self) -> str:
+        return f"http://127.0.0.1:{self.port(2)}"
+
+
+@pytest.fixture
+async def start_proxy() -> AsyncIterator[Callable[..., Awaitable[Running]]]:
+    servers: list[asyncio.Server] = []
+
+    async def start(cfg: ProxyConfig | None, **kwargs: Any) -> Running:
+        proxy = Proxy("shop", **kwargs)
+        if cfg is not None:
+            proxy.apply(cfg)
+        listening = await proxy.listen("127.0.0.1", 0, 0, 0)
+        servers.extend(listening)
+        return Running(proxy, listening)
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(headers={"Host": AUTHORITY}) as session:
+        yield session
+
+
+async def test_requests_reach_the_service_endpoints_by_authority(
+    backends: Backends, start_proxy: Any, http: aiohttp.ClientSession
+) -> None:
+    ports = [await backends.start("books-a"), await backends.start("books-b")]
+    proxy = await start_proxy(config(books(backend("books", 1, ports))))
+    for i in range(40):
+        async with http.get(f"{proxy.outbound}/books/{i}?page=2") as response:
+            assert response.status == 200
+            text = await response.text()
+            assert text.endswith(f" GET /books/{i}?page=2 0")
+    assert set(backends.hits) == {"books-a", "books-b"}  # balanced over both
+
+
+async def test_a_split_sends_traffic_by_weight(
+    backends: Backends, start_proxy: Any, http: aiohttp.ClientSession
+) -> None:
+    stable, canary = await backends.start("stable"), await backends.start("canary")
+    service = books(backend("stable", 800, [stable]), backend("canary", 200, [canary]))
+    proxy = await start_proxy(config(service))
+    for _ in range(500):
+        async with http.get(f"{proxy.outbound}/") as response:
+            assert response.status == 200
+    share = backends.hits["canary"] / 500
+    assert 0.13 < share < 0.27, backends.hits
+
+
+async def test_no_endpoints_is_a_503_that_says_it_came_from_the_proxy(
+    start_proxy: Any, http: aiohttp.ClientSession
+) -> None:
+    proxy = await start_proxy(config(books(backend("books", 1, []))))
+    async with http.get(f"{proxy.outbound}/") as response:
+        assert response.status == 503
+        assert "no endpoints" in response.headers["weft-proxy-error"]
+
+
+async def test_an_unknown_authority_is_a_502_and_the_proxy_stays_up(
+    start_proxy: Any, http: aiohttp.ClientSession
+) -> None:
+    proxy = await start_proxy(config())
+    headers = {"Host": "nowhere.example"}
+    async with http.get(f"{proxy.outbound}/", headers=headers) as response:
+        assert response.status == 502
+        assert "nowhere.example" in response.headers["weft-proxy-error"]
+    async with http.get(f"{proxy.admin}/live") as response:
+        assert response.status == 200
+
+
+def flaky(failures: int) -> Handler:
+    left = [failures]
+
+    async def handler(request: web.Request) -> web.Response:
+        await request.read()
+        if left[0] > 0:
+            left[0] -= 1
+            return web.Response(status=500, text="boom")
+        return web.Response(text="ok")
+
+    return handler
+
+
+@pytest.mark.parametrize(("retryable", "status", "hits"), [(True, 200, 2), (False, 500, 1)])
+async def test_retryable_routes_are_retried_within_budget(
+    backends: Backends,
+    start_proxy: Any,
+    http: aiohttp.ClientSession,
+    retryable: bool,
+    status: int,
+    hits: int,
+) -> None:
+    port = await backends.start("books", flaky(1))
+    route = Route("POST /books", RequestMatch(method="POST"), is_retryable=retryable)
+    proxy = await start_proxy(config(books(backend("books", 1, [port]), routes=(route,))))
+    async with http.post(f"{proxy.outbound}/books", data=b"x" * 1000) as response:
+        assert response.status == status
+    assert backends.hits["books"] == hits
+
+
+async def test_a_route_timeout_answers_504(
+    backends: Backends, start_proxy: Any, http: aiohttp.ClientSession
+) -> None:
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(2)
+        return web.Response(text="late")
+
+    port = await backends.start("books", slow)
+    route = Route("GET", RequestMatch(method="GET"), timeout_ms=200)
+    proxy = await start_proxy(config(books(backend("books", 1, [port]), routes=(route,))))
+    started = asyncio.get_running_loop().time()
+    async with http.get(f"{proxy.outbound}/") as response:
+        assert response.status == 504
+        assert "timed out after 200 ms" in response.headers["weft-proxy-error"]
+    assert asyncio.get_running_loop().time() - started < 1.5
+
+
+async def test_a_dead_endpoint_is_ejected_and_traffic_moves_on(
+    backends: Backends, start_proxy: Any, http: aiohttp.ClientSession
+) -> None:
+    alive = await backends.start("alive")
+    dead = await backends.start("dead")
+    await backends.runners.pop().cleanup()  # nothing listens there any more
+    proxy = await start_proxy(config(books(backend("books", 1, [alive, dead]))))
+    statuses = []
+    for _ in range(40):
+        async with http.get(f"{proxy.outbound}/") as response:
+            statuses.append(response.status)
+    assert set(statuses[:20]) <= {200, 502}
+    assert statuses[-15:] == [200] * 15  # after 7 failures the dead one is ejected
+
+
+async def test_large_bodies_stream_both_ways(
+    backends: Backends, start_proxy: Any, http: aiohttp.ClientSession
+) -> None:
+    async def echo(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        async for data in request.content.iter_chunked(65536):
+            await response.write(data)
+        await response.write_eof()
+        return response
+
+    port = await backends.start("echo", echo)
+    proxy = await start_proxy(config(books(backend("echo", 1, [port]))))
+    payload = bytes(range(256)) * 16 * 1024  # 4 MiB
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(payload), 100_000):
+            yield payload[start : start + 100_000]
+
+    async with http.post(f"{proxy.outbound}/upload", data=chunks()) as response:
+        assert response.status == 200
+        assert await response.read() == payload
+
+
+async def test_websockets_pass_through(
+    backends: Backends, start_proxy: Any, http: aiohttp.ClientSession
+) -> None:
+    async def ws_echo(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for message in ws:
+            await ws.send_str(f"echo {message.data}")
+        return ws
+
+    port = await backends.start("chat", ws_echo)
+    proxy = await start_proxy(config(books(backend("chat", 1, [port]))))
+    async with http.ws_connect(f"{proxy.outbound}/chat") as ws:
+        for word in ("hello", "mesh"):
+            await ws.send_str(word)
+            assert (await ws.receive()).data == f"echo {word}"
+
+
+async def test_malformed_requests_get_400_and_the_proxy_stays_healthy(
+    backends: Backends, start_proxy: Any, http: aiohttp.ClientSession
+) -> None:
+    port = await backends.start("books")
+    proxy = await start_proxy(config(books(backend("books", 1, [port]))))
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port(1))
+    writer.write(b"GET / HTTP/1.1\r\nHost: " + AUTHORITY.encode() + b"\r\nBad Header\r\n\r\n")
+    answer = await reader.read()
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert b"weft-proxy-error" in answer
+    writer.close()
+    async with http.get(f"{proxy.outbound}/") as response:
+        assert response.status == 200
+
+
+async def test_metrics_count_requests_with_linkerd_labels(
+    backends: Backends, start_proxy: Any, http: aiohttp.ClientSession
+) -> None:
+    port = await backends.start("books", flaky(1))
+    proxy = await start_proxy(config(books(backend("books", 1, [port]))))
+    for _ in range(3):
+        async with http.get(f"{proxy.outbound}/") as response:
+            await response.read()
+    async with http.get(f"{proxy.admin}/metrics") as response:
+        text = await response.text()
+    lines = [line for line in text.splitlines() if line.startswith("response_total{")]
+    failure = next(line for line in lines if 'classification="failure"' in line)
+    success = next(line for line in lines if 'classification="success"' in line)
+    assert 'direction="outbound"' in failure
+    assert f'authority="{AUTHORITY}"' in failure
+    assert 'dst_service="books"' in failure
+    assert 'status_code="500"' in failure
+    assert failure.endswith(" 1.0")
+    assert success.endswith(" 2.0")
+    assert "response_latency_ms_bucket{" in text
+
+
+async def test_inbound_enforces_the_server_policy(
+    backends: Backends, start_proxy: Any, http: aiohttp.ClientSession
+) -> None:
+    app = await backends.start("app")
+    deny = InboundServer(
+        name="admin",
+        kind=ServerKind.SERVER,
+        port=app,
+        protocol=Protocol.HTTP1,
+        authorizations=(),
+        default_policy=DefaultPolicy.DENY,
+    )
+    proxy = await start_proxy(config(inbound=(deny,)), inbound_fallback_port=app)
+    async with http.get(f"{proxy.inbound}/") as response:
+        assert response.status == 403
+        assert "unauthorized" in response.headers["weft-proxy-error"]
+    assert backends.hits["app"] == 0
+    proxy.proxy.apply(config(inbound=(allow_all(app),)))
+    async with http.get(f"{proxy.inbound}/hello") as response:
+        assert response.status == 200
+        assert await response.text() == "app GET /hello 0"
+
+
+async def test_ready_only_after_the_first_config(
+    start_proxy: Any, http: aiohttp.ClientSession
+) -> None:
+    proxy = await start_proxy(None)
+    async with http.get(f"{proxy.admin}/ready") as response:
+        assert response.status == 503
+    proxy.proxy.apply(config())
+    async with http.get(f"{proxy.admin}/ready") as response:
+        assert response.status == 200
