@@ -6,9 +6,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit binaries venv clean
+.PHONY: demo test lint typecheck unit binaries venv host-tools clean
 
-venv: $(STAMP)
+venv: host-tools $(STAMP)
+
+# Debian packages the tests drive for real (we are root): iptables for proxy-init in the
+# network namespaces tests create; Prometheus to run Flagger's queries over proxy metrics.
+APT_INSTALL := apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
+host-tools:
+	command -v iptables-restore >/dev/null || ($(APT_INSTALL) iptables)
+	command -v ip >/dev/null || ($(APT_INSTALL) iproute2)
+	command -v prometheus >/dev/null || ($(APT_INSTALL) prometheus)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
