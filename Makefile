@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit binaries venv host-tools clean
+.PHONY: demo test lint typecheck unit binaries venv host-tools bench clean
 
 venv: host-tools $(STAMP)
 
@@ -41,6 +41,13 @@ test: binaries lint typecheck
 
 demo: binaries
 	$(BIN)/weft demo
+
+# Benchmarks print figures (docs/benchmarks.md); they are not part of `make test`.
+bench: binaries
+	command -v haproxy >/dev/null && command -v nginx >/dev/null && command -v wrk >/dev/null \
+		|| ($(APT_INSTALL) haproxy nginx wrk)
+	$(BIN)/python benchmarks/proxy_http.py
+	$(BIN)/python benchmarks/operator_scale.py --services 500
 
 clean:
 	-$(BIN)/weft cluster down

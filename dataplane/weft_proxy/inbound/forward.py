@@ -20,6 +20,9 @@ from weft_proxy.protocols.http1 import RequestHead
 APP_HOST = "127.0.0.1"
 
 
+MAX_TARGETS = 1024
+
+
 def _target(verdict: Verdict, client: Client, port: int, authority: str = "") -> Target:
     labels = {
         "direction": "inbound",
@@ -43,9 +46,22 @@ class Inbound:
         self.clock = clock
         self.policy: InboundPolicy | None = None
         self._pools: dict[int, Http1Pool] = {}
+        self._targets: dict[tuple[object, ...], Target] = {}
 
     def apply(self, config: ProxyConfig) -> None:
         self.policy = InboundPolicy.of(config)
+        self._targets.clear()  # keyed by the identity of the old policy's objects
+
+    def _target(self, verdict: Verdict, client: Client, port: int, authority: str = "") -> Target:
+        """Labels of a request or connection, kept per distinct label set (bounded)."""
+        key = (id(verdict.server), id(verdict.authorization), client.tls, client.identity,
+               port, authority)  # fmt: skip
+        found = self._targets.get(key)
+        if found is None:
+            found = _target(verdict, client, port, authority)
+            if len(self._targets) < MAX_TARGETS:
+                self._targets[key] = found
+        return found
 
     def _authorize(self, port: int, client: Client, head: RequestHead | None) -> Verdict | None:
         if self.policy is None:  # no config yet: nothing is known to be allowed
@@ -66,12 +82,12 @@ class Inbound:
         authority = (head.header(b"host") or b"").decode("latin-1")
         if verdict is None or not verdict.allowed:
             if verdict is not None:
-                target = _target(verdict, client, port, authority)
+                target = self._target(verdict, client, port, authority)
                 self.metrics.inbound_http_authz_deny_total.labels(*target.values()).inc()
             writer.write(error_response(403, f"unauthorized request on port {port}"))
             await writer.drain()
             return head.keep_alive
-        target = _target(verdict, client, port, authority)
+        target = self._target(verdict, client, port, authority)
         self.metrics.inbound_http_authz_allow_total.labels(*target.values()).inc()
         self.metrics.request(target)
         pool = self._pools.get(port)
@@ -103,11 +119,11 @@ class Inbound:
         verdict = self._authorize(port, client, None)
         if verdict is None or not verdict.allowed:
             if verdict is not None:
-                target = _target(verdict, client, port)
+                target = self._target(verdict, client, port)
                 self.metrics.inbound_tcp_authz_deny_total.labels(*target.values()).inc()
             writer.transport.abort()  # denied TCP is closed at once
             return
-        target = _target(verdict, client, port)
+        target = self._target(verdict, client, port)
         self.metrics.inbound_tcp_authz_allow_total.labels(*target.values()).inc()
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT_S):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from weft_api.config import Endpoint, OutboundService, Route
+from weft_api.config import OutboundService, Route
 from weft_proxy.errors import error_response
 from weft_proxy.io.http1_client import Http1Pool, UpstreamConnection
 from weft_proxy.io.http1_server import ClientStream
@@ -16,7 +16,7 @@ from weft_proxy.outbound.state import EndpointGroup, OutboundState, ServiceState
 from weft_proxy.policies import request_match
 from weft_proxy.policies.classify import Classification, classify_response
 from weft_proxy.policies.retry import MAX_RETRYABLE_BODY_BYTES, RetryDecision, decide_retry
-from weft_proxy.policies.timeouts import request_deadline
+from weft_proxy.policies.timeouts import GRPC_TIMEOUT_HEADER, TIMEOUT_HEADER, request_deadline
 from weft_proxy.protocols.http1 import (
     RequestHead,
     ResponseHead,
@@ -33,21 +33,6 @@ class _Fail(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
-
-
-def endpoint_target(service: OutboundService, authority: str, endpoint: Endpoint) -> Target:
-    labels = dict(endpoint.labels)
-    labels.update(
-        direction="outbound",
-        authority=authority,
-        target_addr=f"{endpoint.address}:{endpoint.port}",
-        server_id=endpoint.identity or "",
-        tls="no_identity",
-        no_tls_reason="not_provided_by_service_discovery",
-    )
-    labels.setdefault("dst_namespace", service.namespace)
-    labels.setdefault("dst_service", service.name)
-    return Target(labels)
 
 
 class OutboundHttp1:
@@ -99,21 +84,26 @@ class OutboundHttp1:
         authority: str,
     ) -> bool:
         state = self.state.state_of(service)
-        request = request_match.RequestHead.from_http1(head)
-        route = state.routes.route_for(request, port)
+        # Building the matchable request costs; most parents have no routes to match.
+        request = request_match.RequestHead.from_http1(head) if state.matches_requests else None
+        route = state.routes.route_for(request, port) if request is not None else None
         backend = state.split.pick(request)
         group = state.group(backend, port) if backend is not None else None
         if group is None or not group.endpoints:
             raise _Fail(503, f"no endpoints for {service.name}.{service.namespace}:{port}")
         clock = self.state.clock
-        deadline = request_deadline(route.timeout_ms if route else None, request.headers, clock)
+        headers = request.headers if request is not None else _timeout_headers(head)
+        deadline = request_deadline(route.timeout_ms if route else None, headers, clock)
         body, body_bytes = await _body_for(head, stream, route)
         state.budget.record_request()
+        attempts = self._attempts(
+            head, body, body_bytes, stream, client, state, group, route, authority
+        )
+        if deadline is None:
+            return await attempts
         try:
-            async with asyncio.timeout(deadline.remaining(clock) if deadline else None):
-                return await self._attempts(
-                    head, body, body_bytes, stream, client, state, group, route, authority
-                )
+            async with asyncio.timeout(deadline.remaining(clock)):
+                return await attempts
         except TimeoutError:
             timeout = route.timeout_ms if route and route.timeout_ms else None
             raise _Fail(504, f"request timed out after {timeout} ms") from None
@@ -135,8 +125,7 @@ class OutboundHttp1:
             key = group.pick()
             if key is None:
                 raise _Fail(503, "every endpoint is failing; it will be probed again shortly")
-            endpoint = group.endpoints[key]
-            target = endpoint_target(state.service, authority, endpoint)
+            target = group.target(key, authority, state.service)
             self.metrics.request(target)
             group.accrual.on_dispatch(key)
             in_flight = group.balancer.start(key)
@@ -207,6 +196,15 @@ class OutboundHttp1:
             return False
         pool.release(connection, await connection.relay_response(response, client, head.method))
         return head.keep_alive
+
+
+def _timeout_headers(head: RequestHead) -> list[tuple[str, str]]:
+    """Only the headers a client may shorten its deadline with."""
+    return [
+        (name, value.decode("latin-1"))
+        for key, value in head.headers
+        if (name := key.decode("latin-1").lower()) in (TIMEOUT_HEADER, GRPC_TIMEOUT_HEADER)
+    ]
 
 
 async def _body_for(

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 from weft_api.config import Backend, Endpoint, OutboundService
 from weft_proxy.io.http1_client import Http1Pool
+from weft_proxy.metrics import Target
 from weft_proxy.outbound.destinations import Destinations
 from weft_proxy.policies.balance import P2cBalancer
 from weft_proxy.policies.clock import Clock
@@ -17,6 +18,22 @@ from weft_proxy.policies.routes import RouteTable
 from weft_proxy.policies.split import BackendSplit
 
 EndpointKey = tuple[str, int]
+MAX_TARGETS = 1024
+
+
+def endpoint_target(service: OutboundService, authority: str, endpoint: Endpoint) -> Target:
+    labels = dict(endpoint.labels)
+    labels.update(
+        direction="outbound",
+        authority=authority,
+        target_addr=f"{endpoint.address}:{endpoint.port}",
+        server_id=endpoint.identity or "",
+        tls="no_identity",
+        no_tls_reason="not_provided_by_service_discovery",
+    )
+    labels.setdefault("dst_namespace", service.namespace)
+    labels.setdefault("dst_service", service.name)
+    return Target(labels)
 
 
 class EndpointGroup:
@@ -27,11 +44,13 @@ class EndpointGroup:
         self.accrual: FailureAccrual[EndpointKey] = FailureAccrual(clock, rng)
         self.endpoints: dict[EndpointKey, Endpoint] = {}
         self._pools: dict[EndpointKey, Http1Pool] = {}
+        self._targets: dict[tuple[EndpointKey, str], Target] = {}
 
     def update(self, endpoints: Iterable[Endpoint]) -> None:
         self.endpoints = {(e.address, e.port): e for e in endpoints}
         for gone in self._pools.keys() - self.endpoints.keys():
             self._pools.pop(gone).close()
+        self._targets.clear()  # labels may have changed with the endpoints
         self.balancer.update(self.endpoints)
 
     def pick(self) -> EndpointKey | None:
@@ -42,6 +61,15 @@ class EndpointGroup:
         if pool is None:
             pool = self._pools[key] = Http1Pool(*key)
         return pool
+
+    def target(self, key: EndpointKey, authority: str, service: OutboundService) -> Target:
+        """The metric labels of requests to endpoint `key` under `authority`."""
+        found = self._targets.get((key, authority))
+        if found is None:
+            found = endpoint_target(service, authority, self.endpoints[key])
+            if len(self._targets) < MAX_TARGETS:  # authorities are client-chosen: bound them
+                self._targets[(key, authority)] = found
+        return found
 
     def close(self) -> None:
         for pool in self._pools.values():
@@ -59,6 +87,7 @@ class ServiceState:
         self.service = service
         self.routes = RouteTable.of(service)
         self.split = BackendSplit(service, rng)
+        self.matches_requests = bool(service.routes or service.split_matches)
         self.budget: RetryBudgetTracker
         if previous is not None and previous.service.retry_budget == service.retry_budget:
             self.budget = previous.budget  # keeps its window of recent requests

@@ -1,0 +1,76 @@
+"""Run one Weft proxy whose outbound knows one Service, `bench`, on one endpoint.
+
+Usage: python benchmarks/weft_static_proxy.py OUTBOUND_PORT BACKEND_PORT
+Clients send `Host: bench.default.svc.cluster.local` to 127.0.0.1:OUTBOUND_PORT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import uvloop
+
+from weft_api.config import (
+    ALL_NETWORKS,
+    Authentication,
+    Authorization,
+    AuthorizationKind,
+    Backend,
+    BackendPort,
+    DefaultPolicy,
+    Endpoint,
+    InboundServer,
+    Network,
+    OutboundService,
+    Protocol,
+    ProxyConfig,
+    ProxyIdentity,
+    RetryBudget,
+    ServerKind,
+    ServicePort,
+)
+from weft_proxy.proxy import Proxy
+
+AUTHORITY = "bench.default.svc.cluster.local"
+
+
+def bench_config(backend_port: int) -> ProxyConfig:
+    endpoint = Endpoint("127.0.0.1", backend_port)
+    service = OutboundService(
+        name="bench",
+        namespace="default",
+        authority=AUTHORITY,
+        cluster_ips=("10.96.0.50",),
+        ports=(ServicePort(80, "http", Protocol.HTTP1),),
+        routes=(),
+        retry_budget=RetryBudget(),
+        backends=(Backend("bench", "default", AUTHORITY, 1, (BackendPort(80, (endpoint,)),)),),
+    )
+    allow = Authorization(
+        AuthorizationKind.DEFAULT,
+        "all-unauthenticated",
+        tuple(Network(cidr) for cidr in ALL_NETWORKS),
+        Authentication.UNAUTHENTICATED,
+    )
+    default = InboundServer(
+        "all-unauthenticated", ServerKind.DEFAULT, 0, Protocol.UNKNOWN, (allow,),
+        DefaultPolicy.ALL_UNAUTHENTICATED,
+    )  # fmt: skip
+    return ProxyConfig(
+        identity=ProxyIdentity("bench-client", "default", "default"),
+        inbound=(),
+        inbound_default=default,
+        outbound=(service,),
+    )
+
+
+async def main(outbound_port: int, backend_port: int) -> None:
+    proxy = Proxy("default")
+    proxy.apply(bench_config(backend_port))
+    await asyncio.start_server(proxy.on_outbound, "127.0.0.1", outbound_port)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    uvloop.run(main(int(sys.argv[1]), int(sys.argv[2])))
