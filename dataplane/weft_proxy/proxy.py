@@ -8,6 +8,7 @@ import functools
 import random
 import time
 
+from weft_api.config import Protocol as ConfigProtocol
 from weft_api.config import ProxyConfig
 from weft_proxy.admin import Admin
 from weft_proxy.inbound.forward import Inbound
@@ -58,8 +59,26 @@ class Proxy:
         self.inbound.apply(config)
         self.config = config
 
+    def _opaque_outbound(self, destination: tuple[str, int] | None) -> bool:
+        """Ports marked opaque skip detection: server-first protocols would wait it out."""
+        if destination is None:
+            return False
+        service = self.outbound_state.destinations.by_address(*destination)
+        return service is not None and any(
+            p.port == destination[1] and p.protocol is ConfigProtocol.OPAQUE for p in service.ports
+        )
+
+    def _opaque_inbound(self, port: int) -> bool:
+        policy = self.inbound.policy
+        return (
+            policy is not None and policy.server_for(port).server.protocol is ConfigProtocol.OPAQUE
+        )
+
     async def on_outbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         destination = original_destination(writer.get_extra_info("socket"))
+        if destination is not None and self._opaque_outbound(destination):
+            await self.outbound_tcp.forward(reader, writer, b"", destination)
+            return
         detected, first = await detect_protocol(reader)
         if detected.protocol is Protocol.HTTP1:
             handle = functools.partial(self.outbound_http1.handle, original_dst=destination)
@@ -78,6 +97,9 @@ class Proxy:
             return
         peer = writer.get_extra_info("peername")
         client = Client.of(peer[0])  # plain text until mTLS terminates here
+        if self._opaque_inbound(port):
+            await self.inbound.tcp(reader, writer, b"", client, port)
+            return
         detected, first = await detect_protocol(reader)
         if detected.protocol is Protocol.HTTP1:
             handle = functools.partial(self.inbound.http1, client=client, port=port)

@@ -9,7 +9,7 @@ from weft_api.config import ProxyConfig
 from weft_proxy.errors import error_response
 from weft_proxy.io.http1_client import Http1Pool
 from weft_proxy.io.http1_server import ClientStream
-from weft_proxy.io.tcp import CONNECT_TIMEOUT_S, forward_counted
+from weft_proxy.io.tcp import CONNECT_TIMEOUT_S, forward_counted, reset
 from weft_proxy.metrics import ProxyMetrics, Target
 from weft_proxy.policies.authorize import Client, InboundPolicy, Verdict
 from weft_proxy.policies.classify import classify_response
@@ -121,7 +121,7 @@ class Inbound:
             if verdict is not None:
                 target = self._target(verdict, client, port)
                 self.metrics.inbound_tcp_authz_deny_total.labels(*target.values()).inc()
-            writer.transport.abort()  # denied TCP is closed at once
+            reset(writer)  # denied TCP is refused at once
             return
         target = self._target(verdict, client, port)
         self.metrics.inbound_tcp_authz_allow_total.labels(*target.values()).inc()
@@ -129,6 +129,6 @@ class Inbound:
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
                 upstream = await asyncio.open_connection(APP_HOST, port)
         except (OSError, TimeoutError):
-            writer.transport.abort()
+            reset(writer)
             return
         await forward_counted(self.metrics, target, (reader, writer), upstream, first_bytes)

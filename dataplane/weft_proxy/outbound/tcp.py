@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from weft_proxy.io.tcp import CONNECT_TIMEOUT_S, forward_counted
+from weft_proxy.io.tcp import CONNECT_TIMEOUT_S, forward_counted, reset
 from weft_proxy.metrics import ProxyMetrics, Target
 from weft_proxy.outbound.state import OutboundState
 
@@ -38,6 +38,6 @@ class OutboundTcp:
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
                 upstream = await asyncio.open_connection(*endpoint)
         except (OSError, TimeoutError):
-            writer.transport.abort()  # the client sees the refusal as a reset
+            reset(writer)  # the client sees the refusal as a reset
             return
         await forward_counted(self.metrics, target, (reader, writer), upstream, first_bytes)
