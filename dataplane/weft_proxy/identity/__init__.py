@@ -1,0 +1,1 @@
+"""The proxy's workload identity: an in-memory key, a CSR, a leaf renewed before expiry."""

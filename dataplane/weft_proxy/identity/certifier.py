@@ -1,0 +1,117 @@
+"""Obtain this proxy's leaf from the identity service and renew it at ~70% of its life,
+serving with the old one until the new one arrives.
+
+The channel to the identity service is TLS, verified against the trust roots (the
+service presents a leaf of the mesh issuer), so the ServiceAccount token is never sent
+to anyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+from cryptography import x509
+from prometheus_client import CollectorRegistry, Gauge
+
+from weft_api.csr import certificate_request, new_key
+from weft_api.proto import identity_pb2, identity_pb2_grpc
+from weft_proxy.identity.credentials import Credentials
+
+log = logging.getLogger(__name__)
+RENEW_AT = 0.7
+RETRY_MIN_S = 1.0
+RETRY_MAX_S = 30.0
+CALL_TIMEOUT_S = 10.0
+
+
+class CertifyFailed(Exception):
+    pass
+
+
+class Certifier:
+    def __init__(
+        self,
+        *,
+        identity: str,
+        spiffe: str,
+        token_path: Path,
+        address: str,
+        server_identity: str,
+        trust_roots_pem: bytes,
+        registry: CollectorRegistry,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.identity = identity
+        self.spiffe = spiffe
+        self.token_path = token_path
+        self.address = address
+        self.server_identity = server_identity
+        self.trust_roots_pem = trust_roots_pem
+        self.clock = clock
+        self.credentials: Credentials | None = None
+        self.on_rotate: list[Callable[[Credentials], None]] = []
+        # Linkerd's names; a Gauge for the count keeps the exact name (a Counter adds _total).
+        self._expiry = Gauge(
+            "identity_cert_expiration_timestamp_seconds",
+            "When the proxy's current certificate expires",
+            registry=registry,
+        )
+        self._refreshes = Gauge(
+            "identity_cert_refresh_count", "Certificates obtained", registry=registry
+        )
+
+    async def certify(self) -> Credentials:
+        key = new_key()
+        request = identity_pb2.CertifyRequest(
+            identity=self.identity,
+            token=self.token_path.read_text().strip(),
+            certificate_signing_request=certificate_request(key, self.identity, self.spiffe),
+        )
+        credentials = grpc.ssl_channel_credentials(root_certificates=self.trust_roots_pem)
+        options = [("grpc.ssl_target_name_override", self.server_identity)]
+        try:
+            async with grpc.aio.secure_channel(self.address, credentials, options) as channel:
+                stub = identity_pb2_grpc.IdentityStub(channel)
+                response = await stub.Certify(request, timeout=CALL_TIMEOUT_S)
+        except grpc.aio.AioRpcError as error:
+            raise CertifyFailed(f"{error.code().name}: {error.details()}") from None
+        leaf = x509.load_der_x509_certificate(response.leaf_certificate)
+        if leaf.public_key() != key.public_key():
+            raise CertifyFailed("the identity service returned a leaf for another key")
+        chain = tuple(map(x509.load_der_x509_certificate, response.intermediate_certificates))
+        return Credentials(self.identity, key, leaf, chain, self.trust_roots_pem)
+
+    def _renew_in(self, credentials: Credentials) -> float:
+        start = credentials.leaf.not_valid_before_utc.timestamp()
+        lifetime = credentials.not_after - start
+        return max(0.0, start + RENEW_AT * lifetime - self.clock())
+
+    def _install(self, credentials: Credentials) -> None:
+        self.credentials = credentials
+        self._expiry.set(credentials.not_after)
+        self._refreshes.inc()
+        for callback in self.on_rotate:
+            callback(credentials)
+
+    async def run(self, ready: asyncio.Event | None = None) -> None:
+        """Forever: certify, then renew before expiry; failures retry with backoff."""
+        retry = RETRY_MIN_S
+        while True:
+            try:
+                self._install(await self.certify())
+            except (CertifyFailed, OSError) as error:
+                log.warning("certify failed (retry in %.0fs): %s", retry, error)
+                await asyncio.sleep(retry * random.uniform(0.5, 1.0))
+                retry = min(retry * 2, RETRY_MAX_S)
+                continue
+            retry = RETRY_MIN_S
+            if ready is not None:
+                ready.set()
+            assert self.credentials is not None
+            await asyncio.sleep(self._renew_in(self.credentials))

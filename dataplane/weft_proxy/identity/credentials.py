@@ -1,0 +1,74 @@
+"""What the proxy proves itself with: its leaf, chain and key; and whom it trusts.
+
+Python's ssl module loads certificates only from files, so the PEM goes to an anonymous
+memory file (memfd) read through /proc/self/fd: the key never touches a disk.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+ALPN = ["h2", "http/1.1"]
+
+
+@dataclass(frozen=True)
+class Credentials:
+    identity: str
+    key: ec.EllipticCurvePrivateKey
+    leaf: x509.Certificate
+    chain: tuple[x509.Certificate, ...]
+    trust_roots_pem: bytes
+
+    @property
+    def not_after(self) -> float:
+        return self.leaf.not_valid_after_utc.timestamp()
+
+    def _chain_pem(self) -> bytes:
+        pem = serialization.Encoding.PEM
+        key = self.key.private_bytes(
+            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        return b"".join(cert.public_bytes(pem) for cert in (self.leaf, *self.chain)) + key
+
+    def _load(self, context: ssl.SSLContext) -> ssl.SSLContext:
+        fd = os.memfd_create("weft-identity", os.MFD_CLOEXEC)
+        try:
+            os.write(fd, self._chain_pem())
+            context.load_cert_chain(f"/proc/self/fd/{fd}")
+        finally:
+            os.close(fd)
+        context.load_verify_locations(cadata=self.trust_roots_pem.decode())
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.set_alpn_protocols(ALPN)
+        return context
+
+    def server_context(self) -> ssl.SSLContext:
+        """Terminates meshed TLS: presents our identity, learns the client's if it has one."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.verify_mode = ssl.CERT_OPTIONAL
+        return self._load(context)
+
+    def client_context(self) -> ssl.SSLContext:
+        """Originates meshed TLS: the peer must prove the identity discovery names
+        (`server_hostname=<identity>`, checked against its DNS SAN)."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = True
+        context.verify_mode = ssl.CERT_REQUIRED
+        return self._load(context)
+
+
+def peer_identity(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> str | None:
+    """The DNS SAN of a verified peer certificate (the client identity inbound)."""
+    cert = ssl_object.getpeercert()
+    if not cert:
+        return None
+    for entry in cert.get("subjectAltName", ()):
+        if entry[0] == "DNS":
+            return str(entry[1])
+    return None

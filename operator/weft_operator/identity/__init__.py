@@ -1,0 +1,1 @@
+"""Workload identity: the mesh CA, token review, and the Certify gRPC service."""
