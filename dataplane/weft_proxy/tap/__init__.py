@@ -1,0 +1,1 @@
+"""Live tap: request events published by the stacks, streamed to watchers over gRPC."""
