@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -270,6 +271,16 @@ class Endpoint(_Config):
     identity: str | None = None
     protocol_hint: ProtocolHint | None = None
     labels: tuple[tuple[str, str], ...] = _as_mapping()
+
+
+def endpoint_order(address: str, port: int) -> tuple[int, int, str, int]:
+    """The canonical order of endpoints: IPv4 before IPv6, numerically, then by port.
+    The catalog sorts with it, and so does the proxy after applying endpoint deltas."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return (9, 0, address, port)
+    return (parsed.version, int(parsed), address, port)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ def register(topics: Any) -> None:
     parser = topics.add_parser("demo", help="run Weft on the local cluster")
     parser.add_argument("--port", type=int, default=DEFAULT_API_PORT, help="API server port")
     parser.add_argument("--metrics-port", type=int, default=9990, help="operator metrics port")
+    parser.add_argument("--webhook-port", type=int, default=9443, help="admission webhooks port")
     parser.add_argument("--detach", action="store_true", help="return once the demo is up")
     parser.set_defaults(run=run)
 
@@ -38,6 +39,9 @@ def run(args: argparse.Namespace) -> int:
         with console.status("installing CRDs and RBAC, starting the operator ..."):
             operator = local_install.start_operator(info, "weft", args.metrics_port)
         console.print(f"operator running (pid {operator.pid}, log {operator.log})")
+        with console.status("starting the admission webhooks ..."):
+            webhooks = local_install.start_webhooks(info, "weft", args.webhook_port)
+        console.print(f"webhooks running (pid {webhooks.pid}, log {webhooks.log})")
         _apply_samples(info)
         _show(info, console)
     except (ClusterError, BuildError, local_install.InstallError) as exc:

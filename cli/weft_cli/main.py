@@ -7,7 +7,7 @@ import sys
 
 from rich.console import Console
 
-from weft_cli import cluster_cmd, demo_cmd
+from weft_cli import cluster_cmd, demo_cmd, inject_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     topics = parser.add_subparsers(dest="topic", required=True, metavar="COMMAND")
     cluster_cmd.register(topics)
     demo_cmd.register(topics)
+    inject_cmd.register(topics)
     return parser
 
 

@@ -45,9 +45,13 @@ def _name(common_name: str, organizations: tuple[str, ...] = ()) -> x509.Name:
 
 
 def _builder(
-    subject: x509.Name, issuer: x509.Name, key: ec.EllipticCurvePrivateKey
+    subject: x509.Name,
+    issuer: x509.Name,
+    key: ec.EllipticCurvePrivateKey,
+    now: datetime.datetime | None,
+    validity: datetime.timedelta,
 ) -> x509.CertificateBuilder:
-    now = datetime.datetime.now(datetime.UTC)
+    now = now or datetime.datetime.now(datetime.UTC)
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -55,15 +59,20 @@ def _builder(
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))  # tolerate small clock skew
-        .not_valid_after(now + VALIDITY)
+        .not_valid_after(now + validity)
     )
 
 
-def new_ca(common_name: str) -> KeyPair:
+def new_ca(
+    common_name: str,
+    *,
+    now: datetime.datetime | None = None,
+    validity: datetime.timedelta = VALIDITY,
+) -> KeyPair:
     key = ec.generate_private_key(ec.SECP256R1())
     name = _name(common_name)
     cert = (
-        _builder(name, name, key)
+        _builder(name, name, key, now, validity)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -94,6 +103,8 @@ def issue(
     ips: tuple[str, ...] = (),
     server: bool = False,
     client: bool = False,
+    now: datetime.datetime | None = None,
+    validity: datetime.timedelta = VALIDITY,
 ) -> KeyPair:
     """A leaf certificate signed by `ca`, for serving, client auth, or both."""
     key = ec.generate_private_key(ec.SECP256R1())
@@ -103,7 +114,7 @@ def issue(
     if client:
         usages.append(ExtendedKeyUsageOID.CLIENT_AUTH)
     builder = (
-        _builder(_name(common_name, organizations), ca.cert.subject, key)
+        _builder(_name(common_name, organizations), ca.cert.subject, key, now, validity)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         .add_extension(

@@ -4,6 +4,10 @@ Pure: from what the operator learned about an object (did it parse, which refere
 are missing) to the `status` it should carry. kstatus (Flux, Argo CD's health, kubectl
 wait) reads `observedGeneration`, `Ready`, and the abnormal-true `Stalled` and
 `Reconciling` conditions, which are present only while true.
+
+When the config server runs, `Programmed` (and `status.proxies`) says whether every
+proxy the object applies to has acknowledged a config holding its generation: the
+data-plane convergence GitOps tools can wait for. It leaves the other conditions alone.
 """
 
 from __future__ import annotations
@@ -17,6 +21,21 @@ RESOLVED_REFS = "ResolvedRefs"
 READY = "Ready"
 STALLED = "Stalled"
 RECONCILING = "Reconciling"
+PROGRAMMED = "Programmed"
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """Of the proxies an object applies to (`total`), how many (`acked`) have ACKed a
+    config built from its `generation`."""
+
+    generation: int
+    acked: int
+    total: int
+
+    @property
+    def complete(self) -> bool:
+        return self.acked >= self.total
 
 
 @dataclass(frozen=True)
@@ -26,6 +45,7 @@ class Verdict:
     generation: int
     invalid: str | None = None  # why the object cannot be accepted, if it cannot
     missing: tuple[str, ...] = ()  # references that name no existing object
+    convergence: Convergence | None = None  # None: no config server reports it
 
     @property
     def problem(self) -> str | None:
@@ -73,7 +93,35 @@ def desired_conditions(verdict: Verdict) -> list[dict[str, Any]]:
         conditions.append(
             _condition(RECONCILING, True, "RefNotFound", missing_message(verdict.missing), g)
         )
+    programmed = programmed_condition(verdict)
+    if programmed is not None:
+        conditions.append(programmed)
     return conditions
+
+
+def programmed_condition(verdict: Verdict) -> dict[str, Any] | None:
+    """Whether the proxies run this generation; None when nothing reports convergence."""
+    convergence, g = verdict.convergence, verdict.generation
+    if convergence is None:
+        return None
+    if verdict.invalid:  # the index keeps the last valid generation, and so do proxies
+        message = "this generation is not accepted; proxies keep the last accepted one"
+        return _condition(PROGRAMMED, False, "Invalid", message, g)
+    if convergence.generation != g:
+        message = f"waiting for proxies to acknowledge generation {g}"
+        return _condition(PROGRAMMED, False, "Pending", message, g)
+    counted = f"{convergence.acked}/{convergence.total} proxies"
+    if convergence.complete:
+        return _condition(PROGRAMMED, True, "Programmed", counted, g)
+    return _condition(PROGRAMMED, False, "Pending", counted, g)
+
+
+def _proxies(verdict: Verdict) -> dict[str, int] | None:
+    """`status.proxies`, once known for this generation."""
+    convergence = verdict.convergence
+    if convergence is None or convergence.generation != verdict.generation:
+        return None
+    return {"acked": convergence.acked, "total": convergence.total}
 
 
 def merge_conditions(
@@ -103,10 +151,15 @@ def status_patch(
     current = list((current_status or {}).get("conditions") or [])
     desired = desired_conditions(verdict)
     same_generation = (current_status or {}).get("observedGeneration") == verdict.generation
-    if same_generation and _essence(current) == _essence(desired):
+    proxies = _proxies(verdict)
+    same_proxies = proxies is None or (current_status or {}).get("proxies") == proxies
+    if same_generation and same_proxies and _essence(current) == _essence(desired):
         return None
-    return {
+    patch: dict[str, Any] = {
         "observedGeneration": verdict.generation,
         # A merge patch replaces lists whole: conditions we no longer set disappear.
         "conditions": merge_conditions(current, desired, now),
     }
+    if proxies is not None:
+        patch["proxies"] = proxies
+    return patch

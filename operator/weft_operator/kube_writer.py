@@ -14,6 +14,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from weft_operator import metrics
 from weft_operator.kinds import ObjectRef
+from weft_operator.reconciler import Action, StatusWrite
 
 log = logging.getLogger(__name__)
 COMPONENT = "weft-operator"
@@ -25,6 +26,14 @@ class KubeWriter:
         self._custom = client.CustomObjectsApi(api)
         self._core = client.CoreV1Api(api)
         self._instance = os.environ.get("POD_NAME") or socket.gethostname()
+
+    async def carry_out(self, actions: list[Action]) -> None:
+        """The reconciler's actions, in order: status patches and Warning Events."""
+        for action in actions:
+            if isinstance(action, StatusWrite):
+                await self.patch_status(action.ref, action.status)
+            else:
+                await self.post_event(action.ref, action.reason, action.message)
 
     async def patch_status(self, ref: ObjectRef, status: dict[str, Any]) -> None:
         w = ref.watched

@@ -18,6 +18,7 @@ from kubernetes_asyncio.leaderelection.resourcelock.leaselock import LeaseLock
 from prometheus_client import start_http_server
 
 from weft_operator import handlers
+from weft_operator.config_server.service import config_service
 from weft_operator.kube_writer import KubeWriter
 from weft_operator.reconciler import Reconciler
 
@@ -34,6 +35,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--metrics-port", type=int, default=9990, help="0 turns metrics off")
     parser.add_argument("--metrics-addr", default="0.0.0.0", help="address of the metrics server")
+    parser.add_argument(
+        "--config-port", type=int, default=8086, help="config (discovery) gRPC port; 0 turns it off"
+    )
+    parser.add_argument("--config-addr", default="0.0.0.0", help="address of the config server")
     parser.add_argument(
         "--no-leader-elect",
         dest="leader_elect",
@@ -60,10 +65,12 @@ def _settings() -> kopf.OperatorSettings:
     return settings
 
 
-async def operate(api: ApiClient, kubeconfig: str | None) -> None:
+async def operate(api: ApiClient, args: argparse.Namespace) -> None:
     """Build all state from the API server (nothing on disk) and reconcile until stopped."""
+    kubeconfig = args.kubeconfig
     registry = kopf.OperatorRegistry()
-    handlers.register(registry, Reconciler(), KubeWriter(api))
+    reconciler, writer = Reconciler(), KubeWriter(api)
+    handlers.register(registry, reconciler, writer)
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -71,7 +78,14 @@ async def operate(api: ApiClient, kubeconfig: str | None) -> None:
             return kopf.login_with_kubeconfig(**kwargs)
         return kopf.login_with_service_account(**kwargs)
 
-    await kopf.operator(registry=registry, settings=_settings(), clusterwide=True, standalone=True)
+    run_kopf = kopf.operator(
+        registry=registry, settings=_settings(), clusterwide=True, standalone=True
+    )
+    if not args.config_port:
+        await run_kopf
+        return
+    async with config_service(reconciler, writer.carry_out, args.config_addr, args.config_port):
+        await run_kopf
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -79,7 +93,7 @@ async def run(args: argparse.Namespace) -> None:
         os.environ["KUBECONFIG"] = args.kubeconfig  # kopf's kubeconfig login reads it
     async with await _api_client(args.kubeconfig) as api:
         if not args.leader_elect:
-            await operate(api, args.kubeconfig)
+            await operate(api, args)
             return
         identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
         lock = LeaseLock("weft-operator", args.namespace, identity, api)
@@ -94,7 +108,7 @@ async def run(args: argparse.Namespace) -> None:
             lease_duration=15,
             renew_deadline=10,
             retry_period=2,
-            onstarted_leading=lambda: operate(api, args.kubeconfig),
+            onstarted_leading=lambda: operate(api, args),
             onstopped_leading=lost,
         )
         log.info("waiting for the leader Lease %s/weft-operator as %s", args.namespace, identity)

@@ -24,3 +24,22 @@ CATALOG_SECONDS = Histogram(
     "Time to compute one proxy's configuration from the index",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
 )
+
+# --- the config server ------------------------------------------------------------------
+CONFIG_PROXIES = Gauge("weft_operator_config_proxies", "Proxies connected to the config server")
+CONFIG_PUSHES = Counter(
+    "weft_operator_config_pushes_total", "Config updates sent to proxies, full or delta", ["kind"]
+)
+CONFIG_PUSH_SECONDS = Histogram(
+    "weft_operator_config_push_seconds",
+    "From a change (or a proxy's request) reaching the config server to the proxy's reply",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+CONFIG_REPLIES = Counter(
+    "weft_operator_config_replies_total", "Proxies' replies to config updates", ["reply"]
+)
+CONFIG_PROTOCOL_ERRORS = Counter(
+    "weft_operator_config_protocol_errors_total",
+    "Requests or streams the config server refused, by reason",
+    ["reason"],
+)

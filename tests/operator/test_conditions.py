@@ -59,3 +59,34 @@ def test_a_new_generation_is_acknowledged_and_unchanged_conditions_keep_their_ti
     found = by_type(third["conditions"])
     assert found["ResolvedRefs"]["lastTransitionTime"] == "2026-01-02T00:00:00Z"
     assert "Reconciling" not in found  # dropped: a merge patch replaces the list whole
+
+
+def test_programmed_counts_the_proxies_of_this_generation() -> None:
+    from weft_operator.conditions import Convergence
+
+    assert "Programmed" not in by_type(desired_conditions(Verdict(2)))  # no config server
+    done = by_type(desired_conditions(Verdict(2, convergence=Convergence(2, 12, 12))))
+    assert done["Programmed"]["status"] == "True"
+    assert done["Programmed"]["message"] == "12/12 proxies"
+    assert done["Ready"]["status"] == "True"  # the other conditions mean what they meant
+    pending = by_type(desired_conditions(Verdict(2, convergence=Convergence(2, 3, 12))))
+    assert (pending["Programmed"]["status"], pending["Programmed"]["reason"]) == (
+        "False",
+        "Pending",
+    )
+    older = by_type(desired_conditions(Verdict(3, convergence=Convergence(2, 12, 12))))
+    assert older["Programmed"]["message"] == "waiting for proxies to acknowledge generation 3"
+    invalid = Verdict(3, invalid="bad weight", convergence=Convergence(3, 0, 0))
+    assert by_type(desired_conditions(invalid))["Programmed"]["reason"] == "Invalid"
+
+
+def test_proxies_are_written_with_programmed_and_only_when_they_change() -> None:
+    from weft_operator.conditions import Convergence
+
+    first = status_patch(Verdict(1, convergence=Convergence(1, 0, 2)), None, T0)
+    assert first is not None
+    assert first["proxies"] == {"acked": 0, "total": 2}
+    assert status_patch(Verdict(1, convergence=Convergence(1, 0, 2)), first, T1) is None
+    second = status_patch(Verdict(1, convergence=Convergence(1, 2, 2)), first, T1)
+    assert second is not None
+    assert second["proxies"] == {"acked": 2, "total": 2}

@@ -89,3 +89,29 @@ def test_a_restart_does_not_repeat_an_event_already_reported_in_status() -> None
     assert isinstance(write, StatusWrite)
     after_restart = Reconciler()
     assert after_restart.observe(SPLIT, None, split_body(status=write.status)) == []
+
+
+def test_listeners_hear_index_changes_with_revisions_and_generations() -> None:
+    from weft_operator.conditions import Convergence
+    from weft_operator.reconciler import Change
+
+    reconciler = Reconciler()
+    heard: list[Change] = []
+    reconciler.add_listener(heard.append)
+    reconciler.observe(SERVICE, "ADDED", service_body("web-v2"))
+    reconciler.observe(SPLIT, "ADDED", split_body())
+    reconciler.observe(SPLIT, "MODIFIED", split_body(weight="lots", generation=2))
+    reconciler.observe(SERVICE, "DELETED", service_body("web-v2"))
+    assert [(c.key.name, c.revision, c.index_changed, c.deleted) for c in heard] == [
+        ("web-v2", 1, True, False),
+        ("web", 2, True, False),
+        ("web", 2, False, False),  # invalid: the index keeps generation 1's content
+        ("web-v2", 3, True, True),
+    ]
+    assert [(c.generation, c.content_revision) for c in heard[1:3]] == [(1, 2), (2, 2)]
+
+    split_key = heard[1].key
+    (write,) = reconciler.report_convergence(split_key, Convergence(2, 0, 0))
+    assert isinstance(write, StatusWrite)
+    assert conditions(write)["Programmed"] == "False"  # generation 2 is invalid
+    assert reconciler.report_convergence(split_key, Convergence(2, 0, 0)) == []

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ipaddress
-
-from weft_api.config import Endpoint, ProtocolHint
+from weft_api.config import Endpoint, ProtocolHint, endpoint_order
 from weft_api.identity import identity_name
 from weft_operator.catalog.settings import MeshSettings
 from weft_operator.catalog.workloads import is_meshed, workload_labels
@@ -37,7 +35,7 @@ def endpoints_of(
                 if key not in found:
                     hint = ProtocolHint.H2 if identity else None
                     found[key] = Endpoint(address, target_port, identity, hint, labels)
-    return tuple(found[key] for key in sorted(found, key=_address_order))
+    return tuple(found[key] for key in sorted(found, key=lambda key: endpoint_order(*key)))
 
 
 def _target_port(slice_: EndpointSlice, port: ServicePortSpec) -> int | None:
@@ -68,12 +66,3 @@ def _describe_pod(
                 account = pod.spec.service_account_name
                 identity = identity_name(account, pod.namespace, settings.trust_domain)
     return tuple(sorted(labels)), identity
-
-
-def _address_order(key: tuple[str, int]) -> tuple[int, int, str, int]:
-    address, port = key
-    try:
-        parsed = ipaddress.ip_address(address)
-    except ValueError:
-        return (9, 0, address, port)
-    return (parsed.version, int(parsed), address, port)

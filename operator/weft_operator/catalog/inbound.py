@@ -21,6 +21,7 @@ from weft_api.config import (
     ProxyIdentity,
     ServerKind,
 )
+from weft_api.mesh import PROXY_CONTAINER
 from weft_operator.catalog.authorizations import (
     default_authorization,
     from_authorization_policy,
@@ -30,7 +31,7 @@ from weft_operator.catalog.authorizations import (
 )
 from weft_operator.catalog.matches import rule_matches
 from weft_operator.catalog.settings import MeshSettings
-from weft_operator.catalog.workloads import PROXY_CONTAINER, default_inbound_policy
+from weft_operator.catalog.workloads import default_inbound_policy
 from weft_operator.index import lookups
 from weft_operator.index.store import MeshIndex
 from weft_operator.models.access import TrafficTarget

@@ -78,7 +78,7 @@ def build_outbound_service(
         name=name,
         namespace=namespace,
         authority=settings.authority(name, namespace),
-        cluster_ips=_cluster_ips(service),
+        cluster_ips=cluster_ips_of(service),
         ports=tuple(_service_port(port, profile) for port in _by_port(service.spec.ports)),
         routes=routes,
         retry_budget=_retry_budget(profile),
@@ -200,7 +200,8 @@ def _service_port(port: ServicePortSpec, profile: ServiceProfile | None) -> Serv
     return ServicePort(port=port.port, name=port.name, protocol=protocol)
 
 
-def _cluster_ips(service: Service) -> tuple[str, ...]:
+def cluster_ips_of(service: Service) -> tuple[str, ...]:
+    """The addresses clients reach the Service at (none for headless Services)."""
     addresses = service.spec.cluster_ips or (service.spec.cluster_ip or "",)
     return tuple(address for address in addresses if address not in _NO_CLUSTER_IP)
 

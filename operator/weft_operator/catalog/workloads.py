@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from weft_api.config import DefaultPolicy
+from weft_api.mesh import (
+    DEFAULT_INBOUND_POLICY_ANNOTATION,
+    PROXY_CONTAINER,
+    PROXY_VERSION_ANNOTATION,
+)
 from weft_operator.catalog.settings import MeshSettings
 from weft_operator.index.store import MeshIndex
 from weft_operator.models.core import Namespace, Pod
 
-PROXY_CONTAINER = "weft-proxy"
-PROXY_VERSION_ANNOTATION = "weft.dev/proxy-version"
-DEFAULT_INBOUND_POLICY_ANNOTATION = "config.weft.dev/default-inbound-policy"
 _POD_TEMPLATE_HASH_LABEL = "pod-template-hash"
 _POLICY_NAMES = frozenset(policy.value for policy in DefaultPolicy)
 

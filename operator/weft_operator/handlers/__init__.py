@@ -15,7 +15,7 @@ import kopf
 from weft_operator import metrics
 from weft_operator.kinds import WATCHED, Watched
 from weft_operator.kube_writer import KubeWriter
-from weft_operator.reconciler import Reconciler, StatusWrite, WarningEvent
+from weft_operator.reconciler import Reconciler
 
 
 def register(registry: kopf.OperatorRegistry, reconciler: Reconciler, writer: KubeWriter) -> None:
@@ -37,10 +37,6 @@ def _event_handler(watched: Watched, reconciler: Reconciler, writer: KubeWriter)
         except Exception:
             metrics.RECONCILE_ERRORS.labels(kind=watched.kind.value).inc()
             raise
-        for action in actions:
-            if isinstance(action, StatusWrite):
-                await writer.patch_status(action.ref, action.status)
-            elif isinstance(action, WarningEvent):
-                await writer.post_event(action.ref, action.reason, action.message)
+        await writer.carry_out(actions)
 
     return on_event

@@ -1,5 +1,8 @@
 """Questions the catalog asks the index, each answered in sorted order.
 
+Lookups that filter what they scan pass their answer through `index.note_used`, so a
+computation recorded with `MeshIndex.recording` knows which objects it depends on.
+
 Policy objects only act in their own namespace (a TrafficTarget in another namespace
 cannot open a pod to callers), so most lookups stay inside one namespace.
 """
@@ -18,21 +21,23 @@ from weft_operator.models.split import TrafficSplit
 
 
 def endpoint_slices_of(index: MeshIndex, namespace: str, service: str) -> list[EndpointSlice]:
-    return index.referring(EndpointSlice, ObjectKey(Kind.SERVICE, namespace, service))
+    return index.note_used(
+        index.referring(EndpointSlice, ObjectKey(Kind.SERVICE, namespace, service))
+    )
 
 
 def pods_selected_by(index: MeshIndex, namespace: str, selector: LabelSelector) -> list[Pod]:
-    return [
+    return index.note_used(
         pod for pod in index.objects(Pod, namespace) if selector_matches(selector, pod.meta.labels)
-    ]
+    )
 
 
 def servers_selecting(index: MeshIndex, pod: Pod) -> list[Server]:
-    return [
+    return index.note_used(
         server
         for server in index.objects(Server, pod.namespace)
         if selector_matches(server.spec.pod_selector, pod.meta.labels)
-    ]
+    )
 
 
 def server_authorizations_of(index: MeshIndex, server: Server) -> list[ServerAuthorization]:
@@ -44,36 +49,36 @@ def server_authorizations_of(index: MeshIndex, server: Server) -> list[ServerAut
             wanted.selector is not None and selector_matches(wanted.selector, server.meta.labels)
         ):
             selected.append(authorization)
-    return selected
+    return index.note_used(selected)
 
 
 def policies_protecting_server(index: MeshIndex, server: Server) -> list[AuthorizationPolicy]:
     """AuthorizationPolicies targeting the Server, or every Server of its namespace."""
-    return [
+    return index.note_used(
         policy
         for policy in index.objects(AuthorizationPolicy, server.namespace)
         if policy.spec.target_ref.kind == "Namespace"
         or (policy.spec.target_ref.kind == "Server" and policy.spec.target_ref.name == server.name)
-    ]
+    )
 
 
 def policies_protecting_route(index: MeshIndex, route: HTTPRoute) -> list[AuthorizationPolicy]:
-    return [
+    return index.note_used(
         policy
         for policy in index.objects(AuthorizationPolicy, route.namespace)
         if policy.spec.target_ref.kind == "HTTPRoute" and policy.spec.target_ref.name == route.name
-    ]
+    )
 
 
 def http_routes_of_server(index: MeshIndex, server: Server) -> list[HTTPRoute]:
-    return [
+    return index.note_used(
         route
         for route in index.objects(HTTPRoute, server.namespace)
         if any(
             parent.is_server and parent.refers_to(route.namespace, server.namespace, server.name)
             for parent in route.spec.parent_refs
         )
-    ]
+    )
 
 
 def http_routes_of_service(
@@ -91,7 +96,7 @@ def http_routes_of_service(
             )
         ]
         if routes:
-            return routes
+            return index.note_used(routes)
     return []
 
 
@@ -109,20 +114,20 @@ def profile_for(
 
 
 def splits_rooted_at(index: MeshIndex, namespace: str, service: str) -> list[TrafficSplit]:
-    return [
+    return index.note_used(
         split
         for split in index.referring(TrafficSplit, ObjectKey(Kind.SERVICE, namespace, service))
         if split.spec.service == service and split.namespace == namespace
-    ]
+    )
 
 
 def traffic_targets_for(
     index: MeshIndex, namespace: str, service_account: str
 ) -> list[TrafficTarget]:
     """TrafficTargets of the namespace whose destination is the ServiceAccount."""
-    return [
+    return index.note_used(
         target
         for target in index.objects(TrafficTarget, namespace)
         if target.spec.destination.name == service_account
         and target.destination_namespace == namespace
-    ]
+    )

@@ -1,0 +1,126 @@
+"""What injection, proxy-init, the proxy and the node agent must agree on.
+
+Annotation names, ports, the proxy's user id, container and volume names, the image,
+and the environment through which an injected proxy learns who and where it is.
+Ports and the UID are Linkerd's, so habits and firewall rules carry over.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from weft_api import __version__
+
+# --- annotations (pod or namespace) ---------------------------------------------------
+
+INJECT_ANNOTATION = "weft.dev/inject"
+LINKERD_INJECT_ANNOTATION = "linkerd.io/inject"  # honoured as an alias of the one above
+INJECT_ENABLED = "enabled"
+INJECT_DISABLED = "disabled"
+
+# Written by injection: what was added, with which version, or why nothing was.
+PROXY_VERSION_ANNOTATION = "weft.dev/proxy-version"
+INJECTED_CONTAINERS_ANNOTATION = "weft.dev/injected-containers"
+INJECT_SKIPPED_ANNOTATION = "weft.dev/inject-skipped"
+
+# Read by injection (pod first, then namespace): ports as "25,443,8000-8100".
+SKIP_INBOUND_PORTS_ANNOTATION = "config.weft.dev/skip-inbound-ports"
+SKIP_OUTBOUND_PORTS_ANNOTATION = "config.weft.dev/skip-outbound-ports"
+OPAQUE_PORTS_ANNOTATION = "config.weft.dev/opaque-ports"
+# Read by the catalog (pod first, then namespace): one of DefaultPolicy's values.
+DEFAULT_INBOUND_POLICY_ANNOTATION = "config.weft.dev/default-inbound-policy"
+
+# A namespace label that keeps every admission webhook of Weft away from it.
+ADMISSION_WEBHOOKS_LABEL = "config.weft.dev/admission-webhooks"
+
+# --- ports ------------------------------------------------------------------------------
+
+PROXY_INBOUND_PORT = 4143
+PROXY_OUTBOUND_PORT = 4140
+PROXY_ADMIN_PORT = 4191  # /metrics, /live, /ready
+CONFIG_PORT = 8086
+IDENTITY_PORT = 8080
+
+# --- the injected pod -------------------------------------------------------------------
+
+PROXY_UID = 2102  # the proxy's own traffic is never redirected back to itself
+PROXY_CONTAINER = "weft-proxy"
+INIT_CONTAINER = "weft-init"
+PROXY_IMAGE = "ghcr.io/weft-dev/weft-proxy"
+PROXY_VERSION = __version__
+
+DEFAULT_CONTROL_PLANE_NAMESPACE = "weft"
+CONFIG_SERVICE = "weft-config"
+IDENTITY_SERVICE = "weft-identity"
+
+# The projected ServiceAccount token the proxy shows the identity service. Its own
+# audience means a token leaked from the proxy opens nothing else in the cluster.
+IDENTITY_TOKEN_AUDIENCE = "identity.weft.dev"
+IDENTITY_TOKEN_VOLUME = "weft-identity-token"
+IDENTITY_TOKEN_DIR = "/var/run/secrets/weft.dev/identity"
+IDENTITY_TOKEN_FILE = "token"
+# Memory-backed: the proxy's private key never touches the node's disk.
+IDENTITY_END_ENTITY_VOLUME = "weft-identity-end-entity"
+IDENTITY_END_ENTITY_DIR = "/var/run/weft/identity/end-entity"
+
+
+class ProxyEnv:
+    """Environment variables of the injected proxy container."""
+
+    POD_NAME = "_pod_name"
+    POD_NAMESPACE = "_pod_ns"
+    POD_SERVICE_ACCOUNT = "_pod_sa"
+    POD_UID = "_pod_uid"
+    POD_IP = "_pod_ip"
+    NODE_NAME = "_pod_node"
+    CONFIG_ADDR = "WEFT_PROXY_CONFIG_ADDR"
+    IDENTITY_ADDR = "WEFT_PROXY_IDENTITY_ADDR"
+    IDENTITY_NAME = "WEFT_PROXY_IDENTITY_NAME"
+    SPIFFE_ID = "WEFT_PROXY_SPIFFE_ID"
+    IDENTITY_TOKEN_FILE = "WEFT_PROXY_IDENTITY_TOKEN_FILE"
+    IDENTITY_DIR = "WEFT_PROXY_IDENTITY_DIR"
+    TRUST_DOMAIN = "WEFT_PROXY_TRUST_DOMAIN"
+    INBOUND_LISTEN_ADDR = "WEFT_PROXY_INBOUND_LISTEN_ADDR"
+    OUTBOUND_LISTEN_ADDR = "WEFT_PROXY_OUTBOUND_LISTEN_ADDR"
+    ADMIN_LISTEN_ADDR = "WEFT_PROXY_ADMIN_LISTEN_ADDR"
+    INBOUND_PORTS = "WEFT_PROXY_INBOUND_PORTS"  # the pod's declared container ports
+    OPAQUE_PORTS = "WEFT_PROXY_INBOUND_OPAQUE_PORTS"  # no protocol detection on these
+
+
+def control_plane_address(service: str, namespace: str, cluster_domain: str, port: int) -> str:
+    """`weft-config.weft.svc.cluster.local.:8086`; the final dot skips search domains."""
+    return f"{service}.{namespace}.svc.{cluster_domain}.:{port}"
+
+
+# --- port lists in annotations ------------------------------------------------------------
+
+
+class PortRange(NamedTuple):
+    """Ports `first` to `last`, both included; a single port has first == last."""
+
+    first: int
+    last: int
+
+    def __str__(self) -> str:
+        return str(self.first) if self.first == self.last else f"{self.first}-{self.last}"
+
+
+def parse_port_ranges(text: str) -> tuple[PortRange, ...]:
+    """`"25, 443,8000-8100"` -> ranges, in the order written; raises ValueError."""
+    ranges = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        first_text, dash, last_text = item.partition("-")
+        if not first_text.isdigit() or (dash and not last_text.isdigit()):
+            raise ValueError(f"{item!r} is not a port or a range such as 8000-8100")
+        first, last = int(first_text), int(last_text or first_text)
+        if not 1 <= first <= last <= 65535:
+            raise ValueError(f"{item!r} is not within 1-65535, lowest first")
+        ranges.append(PortRange(first, last))
+    return tuple(ranges)
+
+
+def format_port_ranges(ranges: tuple[PortRange, ...]) -> str:
+    """The inverse of `parse_port_ranges`: `"25,443,8000-8100"`."""
+    return ",".join(str(port_range) for port_range in ranges)

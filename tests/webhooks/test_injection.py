@@ -1,0 +1,140 @@
+"""Injection's rules, beyond the golden patches: what the injected pod looks like."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from weft_api import mesh
+from weft_webhooks.injection import InjectorSettings, Outcome, apply_patch, inject
+from weft_webhooks.injection.patch import pointer
+
+SETTINGS = InjectorSettings()
+INJECTED_NAMESPACE = {mesh.INJECT_ANNOTATION: mesh.INJECT_ENABLED}
+
+
+def pod(**spec: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "web", "annotations": {}},
+        "spec": {"containers": [{"name": "app", "image": "example/web:1"}], **spec},
+    }
+
+
+def injected(original: dict[str, Any], namespace: dict[str, str] | None = None) -> dict[str, Any]:
+    result = copy.deepcopy(original)
+    apply_patch(result, inject(original, namespace or INJECTED_NAMESPACE, SETTINGS).patch)
+    return result
+
+
+def test_the_proxy_is_a_native_sidecar_started_after_proxy_init() -> None:
+    spec = injected(pod(initContainers=[{"name": "migrate", "image": "example/m:1"}]))["spec"]
+    names = [container["name"] for container in spec["initContainers"]]
+    assert names == [mesh.INIT_CONTAINER, mesh.PROXY_CONTAINER, "migrate"]
+    proxy = spec["initContainers"][1]
+    assert proxy["restartPolicy"] == "Always"
+    assert proxy["securityContext"]["runAsUser"] == mesh.PROXY_UID
+    assert [c["name"] for c in spec["containers"]] == ["app"]
+
+
+def test_proxy_init_redirects_to_the_proxy_ports_and_spares_its_uid_and_admin_port() -> None:
+    init = injected(pod())["spec"]["initContainers"][0]
+    assert init["command"] == ["python", "-m", "weft_proxy.init"]
+    assert f"--inbound-port={mesh.PROXY_INBOUND_PORT}" in init["args"]
+    assert f"--outbound-port={mesh.PROXY_OUTBOUND_PORT}" in init["args"]
+    assert f"--proxy-uid={mesh.PROXY_UID}" in init["args"]
+    assert f"--skip-inbound-ports={mesh.PROXY_ADMIN_PORT}" in init["args"]
+    assert init["securityContext"]["capabilities"]["add"] == ["NET_ADMIN", "NET_RAW"]
+
+
+def test_the_proxy_gets_an_identity_token_for_its_own_audience() -> None:
+    spec = injected(pod())["spec"]
+    volume = next(v for v in spec["volumes"] if v["name"] == mesh.IDENTITY_TOKEN_VOLUME)
+    token = volume["projected"]["sources"][0]["serviceAccountToken"]
+    assert token["audience"] == mesh.IDENTITY_TOKEN_AUDIENCE
+    proxy = spec["initContainers"][1]
+    mount = next(m for m in proxy["volumeMounts"] if m["name"] == mesh.IDENTITY_TOKEN_VOLUME)
+    assert mount == {
+        "name": mesh.IDENTITY_TOKEN_VOLUME,
+        "mountPath": mesh.IDENTITY_TOKEN_DIR,
+        "readOnly": True,
+    }
+    env = {e["name"]: e.get("value") for e in proxy["env"]}
+    assert (
+        env[mesh.ProxyEnv.IDENTITY_NAME]
+        == "$(_pod_sa).$(_pod_ns).serviceaccount.identity.cluster.local"
+    )
+    assert env[mesh.ProxyEnv.CONFIG_ADDR] == "weft-config.weft.svc.cluster.local.:8086"
+
+
+def test_probes_and_resources_are_set() -> None:
+    proxy = injected(pod())["spec"]["initContainers"][1]
+    assert proxy["readinessProbe"]["httpGet"] == {"path": "/ready", "port": mesh.PROXY_ADMIN_PORT}
+    assert proxy["livenessProbe"]["httpGet"] == {"path": "/live", "port": mesh.PROXY_ADMIN_PORT}
+    assert set(proxy["resources"]) == {"requests", "limits"}
+
+
+def test_the_pod_records_what_was_injected_and_the_version() -> None:
+    annotations = injected(pod())["metadata"]["annotations"]
+    assert annotations[mesh.PROXY_VERSION_ANNOTATION] == SETTINGS.version
+    assert annotations[mesh.INJECTED_CONTAINERS_ANNOTATION] == "weft-init,weft-proxy"
+
+
+def test_injecting_twice_is_a_no_op() -> None:
+    once = injected(pod())
+    again = inject(once, INJECTED_NAMESPACE, SETTINGS)
+    assert again.outcome is Outcome.ALREADY_INJECTED
+    assert again.patch == ()
+
+
+def test_a_skipped_pod_is_annotated_once() -> None:
+    skipped = injected(pod(hostNetwork=True))
+    assert mesh.INJECT_SKIPPED_ANNOTATION in skipped["metadata"]["annotations"]
+    assert "initContainers" not in skipped["spec"]
+    assert inject(skipped, INJECTED_NAMESPACE, SETTINGS).patch == ()
+
+
+@pytest.mark.parametrize(
+    ("pod_annotations", "namespace_annotations", "outcome"),
+    [
+        ({}, {}, Outcome.NOT_ENABLED),
+        ({}, {"weft.dev/inject": "enabled"}, Outcome.INJECTED),
+        ({}, {"linkerd.io/inject": "enabled"}, Outcome.INJECTED),
+        ({"weft.dev/inject": "enabled"}, {}, Outcome.INJECTED),
+        ({"weft.dev/inject": "disabled"}, {"weft.dev/inject": "enabled"}, Outcome.DISABLED),
+        ({"linkerd.io/inject": "disabled"}, {"weft.dev/inject": "enabled"}, Outcome.DISABLED),
+        ({"weft.dev/inject": "enabled"}, {"weft.dev/inject": "disabled"}, Outcome.INJECTED),
+        ({"weft.dev/inject": "ingress"}, {"weft.dev/inject": "enabled"}, Outcome.NOT_ENABLED),
+    ],
+)
+def test_the_pod_decides_before_its_namespace(
+    pod_annotations: dict[str, str], namespace_annotations: dict[str, str], outcome: Outcome
+) -> None:
+    subject = pod()
+    subject["metadata"]["annotations"] = pod_annotations
+    assert inject(subject, namespace_annotations, SETTINGS).outcome is outcome
+
+
+def test_an_unknown_inject_value_is_reported() -> None:
+    subject = pod()
+    subject["metadata"]["annotations"] = {"weft.dev/inject": "yes"}
+    (warning,) = inject(subject, {}, SETTINGS).warnings
+    assert "'yes' is neither 'enabled' nor 'disabled'" in warning
+
+
+def test_json_pointers_escape_annotation_names() -> None:
+    assert (
+        pointer("metadata", "annotations", "weft.dev/a~b") == "/metadata/annotations/weft.dev~1a~0b"
+    )
+
+
+def test_applying_a_patch_leaves_the_original_and_shares_no_nodes() -> None:
+    original = pod()
+    patch = inject(original, INJECTED_NAMESPACE, SETTINGS).patch
+    first, second = copy.deepcopy(original), copy.deepcopy(original)
+    apply_patch(first, patch)
+    apply_patch(second, patch)
+    assert first == second
+    assert first["spec"]["initContainers"][0] is not second["spec"]["initContainers"][0]
+    assert "initContainers" not in original["spec"]

@@ -1,0 +1,262 @@
+"""The webhooks on the real local cluster: the real API server calls them over HTTPS.
+
+They run as `weft demo` runs them: a process on loopback, with its ServiceAccount's
+token and the shipped RBAC, registered by `local_install.start_webhooks`. Pods stay
+Pending (no node agent yet): the tests read the Pod specs the API server stored.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.api_client import ApiClient
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from weft_api import mesh
+from weft_cli import local_install
+from weft_localcluster import ports, processes
+from weft_localcluster.cluster import ClusterInfo
+from weft_localcluster.waiting import eventually
+
+WEFT_NAMESPACE = "weft"
+SPLITS = ("split.smi-spec.io", "trafficsplits")
+
+
+@pytest.fixture(scope="module")
+def webhooks(cluster: ClusterInfo) -> Iterator[processes.ProcessRecord]:
+    record = local_install.start_webhooks(cluster, WEFT_NAMESPACE, ports.pick_free())
+    yield record
+    local_install.stop_webhooks(cluster, record)
+
+
+@pytest.fixture
+async def injected_namespace(
+    api: ApiClient, webhooks: processes.ProcessRecord
+) -> AsyncIterator[str]:
+    """A namespace annotated for injection from its creation."""
+    core = client.CoreV1Api(api)
+    name = f"injected-{uuid.uuid4().hex[:6]}"
+    annotations = {mesh.INJECT_ANNOTATION: mesh.INJECT_ENABLED}
+    metadata = client.V1ObjectMeta(name=name, annotations=annotations)
+    await core.create_namespace(client.V1Namespace(metadata=metadata))
+    yield name
+    await core.delete_namespace(name)
+
+
+def deployment(name: str, replicas: int = 2) -> dict[str, Any]:
+    labels = {"app": name}
+    container = {
+        "name": "app",
+        "image": "ghcr.io/example/web:1.0",
+        "ports": [{"containerPort": 8080}],
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
+        },
+    }
+
+
+def pod(name: str, annotations: dict[str, str] | None = None, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "annotations": annotations or {}},
+        "spec": {"containers": [{"name": "app", "image": "ghcr.io/example/web:1.0"}], **spec},
+    }
+
+
+async def pods_of(api: ApiClient, namespace: str, app: str, count: int) -> list[Any]:
+    async def created() -> list[Any] | None:
+        found = await client.CoreV1Api(api).list_namespaced_pod(
+            namespace, label_selector=f"app={app}"
+        )
+        return found.items if len(found.items) == count else None
+
+    return await eventually(created, f"{count} pods of {app} from the controller-manager")
+
+
+def init_container_names(created: Any) -> list[str]:
+    return [c.name for c in created.spec.init_containers or ()]
+
+
+def weft_inject(manifest: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "weft_cli", "inject", "-"]
+    return subprocess.run(argv, input=manifest, capture_output=True, text=True, check=True)
+
+
+def refusal(error: ApiException) -> str:
+    message: str = json.loads(error.body)["message"]
+    return message
+
+
+async def test_a_deployment_in_an_injected_namespace_gets_pods_with_the_proxy(
+    api: ApiClient, injected_namespace: str
+) -> None:
+    await client.AppsV1Api(api).create_namespaced_deployment(injected_namespace, deployment("web"))
+    created = await pods_of(api, injected_namespace, "web", count=2)
+    for each in created:
+        assert init_container_names(each) == [mesh.INIT_CONTAINER, mesh.PROXY_CONTAINER]
+        init, proxy = each.spec.init_containers
+        assert proxy.restart_policy == "Always"  # a native sidecar
+        assert proxy.security_context.run_as_user == mesh.PROXY_UID
+        assert proxy.readiness_probe.http_get.port == mesh.PROXY_ADMIN_PORT
+        assert f"--proxy-uid={mesh.PROXY_UID}" in init.args
+        assert [c.name for c in each.spec.containers] == ["app"]
+        token = next(v for v in each.spec.volumes if v.name == mesh.IDENTITY_TOKEN_VOLUME)
+        assert token.projected.sources[0].service_account_token.audience == "identity.weft.dev"
+        assert each.metadata.annotations[mesh.PROXY_VERSION_ANNOTATION] == mesh.PROXY_VERSION
+        env = {e.name: e.value for e in proxy.env}
+        assert env[mesh.ProxyEnv.INBOUND_PORTS] == "8080"
+
+
+async def test_opted_out_host_network_and_other_namespaces_pods_are_left_as_they_are(
+    api: ApiClient, injected_namespace: str, namespace: str
+) -> None:
+    core = client.CoreV1Api(api)
+    opted_out = {mesh.INJECT_ANNOTATION: mesh.INJECT_DISABLED}
+    created = [
+        await core.create_namespaced_pod(injected_namespace, pod("opted-out", opted_out)),
+        await core.create_namespaced_pod(injected_namespace, pod("host", hostNetwork=True)),
+        await core.create_namespaced_pod(namespace, pod("elsewhere")),
+    ]
+    assert [init_container_names(each) for each in created] == [[], [], []]
+    host_annotations = created[1].metadata.annotations
+    assert "hostNetwork" in host_annotations[mesh.INJECT_SKIPPED_ANNOTATION]
+
+
+async def test_an_invalid_traffic_split_is_refused_with_its_reason(
+    api: ApiClient, namespace: str, webhooks: processes.ProcessRecord
+) -> None:
+    split = {
+        "apiVersion": "split.smi-spec.io/v1alpha1",
+        "kind": "TrafficSplit",
+        "metadata": {"name": "podinfo"},
+        "spec": {
+            "service": "podinfo",
+            "backends": [
+                {"service": "podinfo-primary", "weight": "0"},
+                {"service": "podinfo-canary", "weight": "0m"},
+            ],
+        },
+    }
+    custom = client.CustomObjectsApi(api)
+    with pytest.raises(ApiException) as refused:
+        await custom.create_namespaced_custom_object(
+            SPLITS[0], "v1alpha1", namespace, SPLITS[1], split
+        )
+    assert refusal(refused.value) == (
+        'admission webhook "validate.weft.dev" denied the request: '
+        f"TrafficSplit {namespace}/podinfo: spec.backends: every weight is 0, so no backend "
+        "would receive traffic; give at least one backend a weight above 0"
+    )
+
+
+async def test_a_server_claiming_a_port_another_server_governs_is_refused(
+    api: ApiClient, namespace: str, webhooks: processes.ProcessRecord
+) -> None:
+    def server(name: str, labels: dict[str, str]) -> dict[str, Any]:
+        return {
+            "apiVersion": "policy.linkerd.io/v1beta3",
+            "kind": "Server",
+            "metadata": {"name": name},
+            "spec": {"podSelector": {"matchLabels": labels}, "port": 8080},
+        }
+
+    custom = client.CustomObjectsApi(api)
+    args = ("policy.linkerd.io", "v1beta3", namespace, "servers")
+    await custom.create_namespaced_custom_object(*args, server("web-http", {"app": "web"}))
+    await custom.create_namespaced_custom_object(*args, server("api-http", {"app": "api"}))
+    with pytest.raises(ApiException) as refused:
+        await custom.create_namespaced_custom_object(*args, server("all-http", {}))
+    assert f"Server {namespace}/api-http already governs port 8080" in refusal(refused.value)
+
+
+async def test_a_flagger_split_reads_back_at_every_version(
+    api: ApiClient, namespace: str, webhooks: processes.ProcessRecord
+) -> None:
+    custom = client.CustomObjectsApi(api)
+    written = {
+        "apiVersion": "split.smi-spec.io/v1alpha1",
+        "kind": "TrafficSplit",
+        "metadata": {"name": "podinfo"},
+        "spec": {
+            "service": "podinfo",
+            "backends": [
+                {"service": "podinfo-primary", "weight": "500m"},
+                {"service": "podinfo-canary", "weight": "1500m"},
+            ],
+        },
+    }
+    await custom.create_namespaced_custom_object(
+        SPLITS[0], "v1alpha1", namespace, SPLITS[1], written
+    )
+
+    async def read(version: str) -> dict[str, Any]:
+        found: dict[str, Any] = await custom.get_namespaced_custom_object(
+            SPLITS[0], version, namespace, SPLITS[1], "podinfo"
+        )
+        return found
+
+    def weights(found: dict[str, Any]) -> list[Any]:
+        return [backend["weight"] for backend in found["spec"]["backends"]]
+
+    assert weights(await read("v1alpha4")) == [500, 1500]
+    assert weights(await read("v1alpha2")) == [500, 1500]
+    assert weights(await read("v1alpha1")) == ["500m", "1500m"]
+
+    # Flagger moves the canary to 90/10 through v1alpha1 again: read at v1alpha4.
+    current = await read("v1alpha1")
+    current["spec"]["backends"][0]["weight"] = "90"
+    current["spec"]["backends"][1]["weight"] = "10"
+    await custom.replace_namespaced_custom_object(
+        SPLITS[0], "v1alpha1", namespace, SPLITS[1], "podinfo", current
+    )
+    assert weights(await read("v1alpha4")) == [90, 10]
+    assert weights(await read("v1alpha1")) == ["90", "10"]
+
+
+async def test_weft_inject_output_applies_with_kubectl_and_its_pods_carry_the_proxy(
+    cluster: ClusterInfo, api: ApiClient, namespace: str, webhooks: processes.ProcessRecord
+) -> None:
+    injected = weft_inject(yaml.safe_dump(deployment("offline", replicas=1)))
+    assert "deployment/offline: injected" in injected.stderr
+    local_install.kubectl(cluster, "apply", "-n", namespace, "-f", "-", stdin=injected.stdout)
+    (created,) = await pods_of(api, namespace, "offline", count=1)
+    # The namespace is not injected: the proxy came with the manifest, unchanged.
+    assert init_container_names(created) == [mesh.INIT_CONTAINER, mesh.PROXY_CONTAINER]
+    template = yaml.safe_load(injected.stdout)["spec"]["template"]["spec"]
+    assert created.spec.init_containers[1].image == template["initContainers"][1]["image"]
+
+
+def test_the_webhooks_have_no_more_rights_than_they_need(
+    cluster: ClusterInfo, webhooks: processes.ProcessRecord
+) -> None:
+    who = f"--as=system:serviceaccount:{WEFT_NAMESPACE}:weft-webhooks"
+
+    def can(*action: str) -> bool:
+        result = local_install.kubectl_result(cluster, "auth", "can-i", *action, who)
+        return result.stdout.strip() == "yes"
+
+    assert can("watch", "namespaces")
+    assert can("list", "servers.policy.linkerd.io", "-A")
+    assert can("patch", "mutatingwebhookconfigurations/weft-proxy-injector")
+    assert can("patch", "customresourcedefinitions/trafficsplits.split.smi-spec.io")
+    assert not can("create", "mutatingwebhookconfigurations")
+    assert not can("patch", "mutatingwebhookconfigurations/someone-elses")
+    assert not can("patch", "customresourcedefinitions/servers.policy.linkerd.io")
+    assert not can("create", "pods", "-A")
+    assert not can("get", "secrets", "-A")

@@ -1,0 +1,3 @@
+from weft_webhooks.main import main
+
+main()

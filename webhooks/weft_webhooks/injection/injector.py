@@ -1,0 +1,51 @@
+"""From a pod (and its namespace's annotations) to the JSON Patch that injects it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from weft_api import mesh
+from weft_webhooks.injection.containers import render
+from weft_webhooks.injection.decision import SKIP_REASONS, Outcome, annotations_of, decide
+from weft_webhooks.injection.options import read_options
+from weft_webhooks.injection.patch import (
+    Operation,
+    add_annotations,
+    append_volumes,
+    insert_init_containers,
+)
+from weft_webhooks.injection.settings import InjectorSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Injection:
+    outcome: Outcome
+    patch: tuple[Operation, ...]  # empty when the pod stays as it is
+    warnings: tuple[str, ...]  # for the person who created the pod
+
+
+def inject(
+    pod: Mapping[str, Any], namespace_annotations: Mapping[str, str], settings: InjectorSettings
+) -> Injection:
+    decision = decide(pod, namespace_annotations)
+    if decision.outcome in SKIP_REASONS:
+        reason = {mesh.INJECT_SKIPPED_ANNOTATION: SKIP_REASONS[decision.outcome]}
+        recorded = annotations_of(pod).items() >= reason.items()
+        patch = () if recorded else tuple(add_annotations(pod, reason))
+        return Injection(decision.outcome, patch, decision.warnings)
+    if decision.outcome is not Outcome.INJECTED:
+        return Injection(decision.outcome, (), decision.warnings)
+    read = read_options(pod, namespace_annotations)
+    injected = render(settings, read.options)
+    record = {
+        mesh.PROXY_VERSION_ANNOTATION: settings.version,
+        mesh.INJECTED_CONTAINERS_ANNOTATION: ",".join(c["name"] for c in injected.init_containers),
+    }
+    patch = (
+        *add_annotations(pod, record),
+        *insert_init_containers(pod, injected.init_containers),
+        *append_volumes(pod, injected.volumes),
+    )
+    return Injection(Outcome.INJECTED, patch, decision.warnings + read.warnings)

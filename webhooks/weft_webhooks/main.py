@@ -1,0 +1,108 @@
+"""`python -m weft_webhooks`: the injection, validation and conversion webhooks over HTTPS."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+import uvloop
+from aiohttp import web
+
+from weft_webhooks.certificates import Policy
+from weft_webhooks.injection.arguments import add_injector_arguments, injector_settings
+from weft_webhooks.serving.app import Lookups, Webhooks, make_app
+from weft_webhooks.serving.kube import (
+    NamespaceAnnotations,
+    api_client,
+    namespace_servers,
+    publish_ca_bundle,
+)
+from weft_webhooks.serving.tls import CertificateKeeper
+
+log = logging.getLogger("weft_webhooks")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="weft-webhooks", description=__doc__)
+    parser.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
+    parser.add_argument("--listen-address", default="0.0.0.0")
+    parser.add_argument("--port", type=int, default=9443)
+    parser.add_argument(
+        "--serving-name",
+        action="append",
+        default=[],
+        help="a DNS name the API server calls us by (repeat); e.g. weft-webhooks.weft.svc",
+    )
+    parser.add_argument(
+        "--serving-ip", action="append", default=[], help="an IP the API server calls (repeat)"
+    )
+    parser.add_argument(
+        "--ca-bundle-file", type=Path, help="also write the CA bundle here, for installers"
+    )
+    parser.add_argument(
+        "--renew-interval",
+        type=float,
+        default=60.0,
+        help="seconds between certificate checks and CA bundle publication",
+    )
+    parser.add_argument("--verbose", action="store_true")
+    add_injector_arguments(parser)
+    return parser.parse_args(argv)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    async with await api_client(args.kubeconfig) as api:
+        with tempfile.TemporaryDirectory(prefix="weft-webhooks-") as key_folder:
+            keeper = CertificateKeeper(
+                Policy(dns_names=tuple(args.serving_name), ips=tuple(args.serving_ip)),
+                Path(key_folder),
+                publish=functools.partial(publish_ca_bundle, api),
+                bundle_file=args.ca_bundle_file,
+            )
+            namespaces = NamespaceAnnotations(api)
+            lookups = Lookups(namespaces.get, functools.partial(namespace_servers, api))
+            webhooks = Webhooks(injector_settings(args), args.cluster_domain, lookups)
+            runner = web.AppRunner(make_app(webhooks), access_log=None)
+            await runner.setup()
+            await web.TCPSite(
+                runner, args.listen_address, args.port, ssl_context=keeper.context
+            ).start()
+            log.info("serving on https://%s:%d", args.listen_address, args.port)
+            background = [
+                asyncio.create_task(namespaces.keep_current()),
+                asyncio.create_task(keeper.keep(args.renew_interval)),
+            ]
+            try:
+                await _until_stopped()
+            finally:
+                for task in background:
+                    task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.gather(*background)
+                await runner.cleanup()
+
+
+async def _until_stopped() -> None:
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopped.set)
+    await stopped.wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    uvloop.run(serve(args))
