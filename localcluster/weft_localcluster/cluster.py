@@ -20,7 +20,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from weft_localcluster import pki, ports, processes, versions
+from weft_api import pki
+from weft_localcluster import ports, processes, versions
 from weft_localcluster.build import Binaries, ensure_binaries
 from weft_localcluster.kubeconfig import write_kubeconfig
 

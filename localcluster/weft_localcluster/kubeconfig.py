@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from weft_localcluster.pki import KeyPair
+from weft_api.pki import KeyPair
 
 CONTEXT = "weft-local"
 

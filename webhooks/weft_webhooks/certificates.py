@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, replace
 
-from weft_localcluster.pki import KeyPair, issue, new_ca
+from weft_api.pki import KeyPair, issue, new_ca
 
 _RENEW_AFTER = 2 / 3  # of a certificate's lifetime
 

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
 
-AUDIENCE = "identity.weft.dev"
+from weft_api.mesh import IDENTITY_TOKEN_AUDIENCE
+
+AUDIENCE = IDENTITY_TOKEN_AUDIENCE
 _PREFIX = "system:serviceaccount:"
 
 

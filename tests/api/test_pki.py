@@ -1,4 +1,5 @@
-"""The cluster PKI: certificates the API server and its clients will accept."""
+"""Certificate helpers shared by the local cluster and the webhooks: certificates the
+API server and its clients will accept."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from weft_localcluster import pki
+from weft_api import pki
 
 
 def test_serving_certificate_is_signed_by_the_ca_and_names_loopback() -> None:

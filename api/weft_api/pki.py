@@ -1,4 +1,4 @@
-"""The local cluster's PKI: a cluster CA, serving and client certificates, SA keys."""
+"""X.509 helpers shared by the local cluster (its PKI) and the webhooks (their serving CA)."""
 
 from __future__ import annotations
 
