@@ -1,9 +1,10 @@
 """Every resource the operator watches, at the version it reads it.
 
-Custom resources are read at their storage version. Until the conversion webhook
-ships, the API server hands back each object as it was written, whatever version is
-asked for (conversion strategy None: only `apiVersion` changes), so the parsers read
-shape, not `apiVersion`.
+Custom resources are read at their storage version, which needs no conversion, so the
+operator keeps working while the conversion webhook is down. Objects stored before the
+webhook was installed (or on a cluster run without it: strategy None, where only
+`apiVersion` changes) come back as they were written, so the parsers read shape, not
+`apiVersion`.
 """
 
 from __future__ import annotations
