@@ -12,11 +12,14 @@ from weft_api.config import Protocol as ConfigProtocol
 from weft_api.config import ProxyConfig
 from weft_proxy.admin import Admin
 from weft_proxy.inbound.forward import Inbound
+from weft_proxy.inbound.http2 import InboundHttp2
 from weft_proxy.io.http1_server import serve_http1
+from weft_proxy.io.http2_server import ServerSession, serve_http2
 from weft_proxy.io.original_dst import original_destination
 from weft_proxy.io.peek import detect_protocol
 from weft_proxy.metrics import ProxyMetrics
 from weft_proxy.outbound.http1 import OutboundHttp1
+from weft_proxy.outbound.http2 import OutboundHttp2
 from weft_proxy.outbound.state import OutboundState
 from weft_proxy.outbound.tcp import OutboundTcp
 from weft_proxy.policies.authorize import Client, InboundPolicy
@@ -40,14 +43,17 @@ class Proxy:
         self.rng = rng or random.Random()
         self.outbound_state = OutboundState(namespace, clock, self.rng)
         self.outbound_http1 = OutboundHttp1(self.outbound_state, self.metrics)
+        self.outbound_http2 = OutboundHttp2(self.outbound_state, self.metrics)
         self.outbound_tcp = OutboundTcp(self.outbound_state, self.metrics)
         self.inbound = Inbound(self.metrics, clock)
+        self.inbound_http2 = InboundHttp2(self.inbound)
+        self.h2_sessions: set[ServerSession] = set()  # GOAWAY'd on shutdown
         # Without iptables (a test connecting straight to 4143) there is no original
         # destination; inbound traffic then goes to this application port.
         self.inbound_fallback_port = inbound_fallback_port
         self.config: ProxyConfig | None = None
         self.stopping = asyncio.Event()
-        self.admin = Admin(self.metrics, lambda: self.config is not None, self.stopping.set)
+        self.admin = Admin(self.metrics, lambda: self.config is not None, self.shutdown)
 
     def apply(self, config: ProxyConfig) -> None:
         """Switch to `config`, or raise ValueError (and keep the current one) if invalid."""
@@ -58,6 +64,13 @@ class Proxy:
         self.outbound_state.apply(config.outbound)
         self.inbound.apply(config)
         self.config = config
+
+    def shutdown(self) -> None:
+        """Begin a graceful drain: HTTP/2 clients get GOAWAY, so they stop opening streams
+        here while those in flight finish."""
+        self.stopping.set()
+        for session in list(self.h2_sessions):
+            session.go_away()
 
     def _opaque_outbound(self, destination: tuple[str, int] | None) -> bool:
         """Ports marked opaque skip detection: server-first protocols would wait it out."""
@@ -83,8 +96,12 @@ class Proxy:
         if detected.protocol is Protocol.HTTP1:
             handle = functools.partial(self.outbound_http1.handle, original_dst=destination)
             await serve_http1(reader, writer, first, handle)
+        elif detected.protocol is Protocol.HTTP2 and self.outbound_http2.serves(destination):
+            handle2 = functools.partial(self.outbound_http2.handle, original_dst=destination)
+            await serve_http2(reader, writer, first, handle2, self.h2_sessions)
         elif destination is not None:
-            # HTTP/2, TLS and opaque bytes pass through, balanced per connection.
+            # TLS, opaque bytes, and HTTP/2 leaving the mesh pass through, balanced per
+            # connection.
             await self.outbound_tcp.forward(reader, writer, first, destination)
         else:
             writer.close()
@@ -104,6 +121,9 @@ class Proxy:
         if detected.protocol is Protocol.HTTP1:
             handle = functools.partial(self.inbound.http1, client=client, port=port)
             await serve_http1(reader, writer, first, handle)
+        elif detected.protocol is Protocol.HTTP2:
+            handle2 = functools.partial(self.inbound_http2.handle, client=client, port=port)
+            await serve_http2(reader, writer, first, handle2, self.h2_sessions)
         else:
             await self.inbound.tcp(reader, writer, first, client, port)
 

@@ -1,11 +1,16 @@
-"""Fixtures for the proxy's tests: real TLS ClientHellos, made by OpenSSL without sockets."""
+"""Fixtures for the proxy's tests: real TLS ClientHellos, made by OpenSSL without sockets,
+and proxies listening on loopback."""
 
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
 
 import pytest
+from running import RunningProxy, start_proxy
+
+from weft_api.config import ProxyConfig
 
 DEFAULT_SNI = "web.emojivoto.svc.cluster.local"
 
@@ -33,3 +38,18 @@ def make_client_hello(
 def client_hello() -> Callable[..., bytes]:
     """`make_client_hello`, for tests (session scope, so Hypothesis tests may use it too)."""
     return make_client_hello
+
+
+@pytest.fixture
+async def proxies() -> AsyncIterator[Callable[..., Awaitable[RunningProxy]]]:
+    """Starts proxies on loopback (`start_proxy`'s arguments); closes them afterwards."""
+    started: list[RunningProxy] = []
+
+    async def start(cfg: ProxyConfig | None, **kwargs: Any) -> RunningProxy:
+        running = await start_proxy(cfg, **kwargs)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.close()

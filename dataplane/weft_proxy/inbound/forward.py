@@ -63,11 +63,34 @@ class Inbound:
                 self._targets[key] = found
         return found
 
-    def _authorize(self, port: int, client: Client, head: RequestHead | None) -> Verdict | None:
+    def _authorize(
+        self, port: int, client: Client, request: MatchableRequest | None
+    ) -> Verdict | None:
         if self.policy is None:  # no config yet: nothing is known to be allowed
             return None
-        request = MatchableRequest.from_http1(head) if head is not None else None
         return self.policy.server_for(port).authorize(client, request)
+
+    def admit_http(
+        self, port: int, client: Client, request: MatchableRequest, authority: str
+    ) -> Target | None:
+        """Authorize an HTTP request, counted as allowed or denied: its metric labels if
+        allowed, None if not."""
+        verdict = self._authorize(port, client, request)
+        if verdict is None or not verdict.allowed:
+            if verdict is not None:
+                target = self._target(verdict, client, port, authority)
+                self.metrics.inbound_http_authz_deny_total.labels(*target.values()).inc()
+            return None
+        target = self._target(verdict, client, port, authority)
+        self.metrics.inbound_http_authz_allow_total.labels(*target.values()).inc()
+        return target
+
+    def http1_pool(self, port: int) -> Http1Pool:
+        """Keep-alive connections to the application's `port`."""
+        pool = self._pools.get(port)
+        if pool is None:
+            pool = self._pools[port] = Http1Pool(APP_HOST, port)
+        return pool
 
     async def http1(
         self,
@@ -78,21 +101,15 @@ class Inbound:
         client: Client,
         port: int,
     ) -> bool:
-        verdict = self._authorize(port, client, head)
         authority = (head.header(b"host") or b"").decode("latin-1")
-        if verdict is None or not verdict.allowed:
-            if verdict is not None:
-                target = self._target(verdict, client, port, authority)
-                self.metrics.inbound_http_authz_deny_total.labels(*target.values()).inc()
+        request = MatchableRequest.from_http1(head)
+        target = self.admit_http(port, client, request, authority)
+        if target is None:
             writer.write(error_response(403, f"unauthorized request on port {port}"))
             await writer.drain()
             return head.keep_alive
-        target = self._target(verdict, client, port, authority)
-        self.metrics.inbound_http_authz_allow_total.labels(*target.values()).inc()
         self.metrics.request(target)
-        pool = self._pools.get(port)
-        if pool is None:
-            pool = self._pools[port] = Http1Pool(APP_HOST, port)
+        pool = self.http1_pool(port)
         started = self.clock()
         try:
             connection = await pool.acquire()

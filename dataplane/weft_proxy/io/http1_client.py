@@ -8,7 +8,6 @@ from collections import deque
 from collections.abc import AsyncIterator
 
 from weft_proxy.protocols.http1 import (
-    END,
     LAST_CHUNK,
     Body,
     EndOfMessage,
@@ -84,36 +83,44 @@ class UpstreamConnection:
     ) -> bool:
         """Write `head` and its body to the client; True if this connection is reusable.
 
-        A body of known length streams as is; any other is re-chunked. A response
-        delimited by the upstream closing (no length, not chunked) ends at that close.
+        A body of known length streams as is; any other is re-chunked.
         """
         headers = forwarded_headers(head.headers)
-        length = body_framing(head.headers)
-        close_delimited = length is None and head.header(b"transfer-encoding") is None
-        bodiless = method == "HEAD" or head.status in (204, 304)
-        rechunk = length is None and not bodiless
+        rechunk = body_framing(head.headers) is None and not _bodiless(head, method)
         if rechunk:
             headers.append((b"Transfer-Encoding", b"chunked"))
         client.write(response_head_bytes(head.status, head.reason, headers))
-        if bodiless:
-            await self.next_event()  # its EndOfMessage
-        else:
-            while True:
-                try:
-                    event = await self.next_event()
-                except ConnectionError:
-                    if not close_delimited:
-                        raise
-                    event = END
-                if isinstance(event, Body):
-                    client.write(chunk(event.data) if rechunk and event.data else event.data)
-                    await client.drain()
-                elif isinstance(event, EndOfMessage):
-                    break
-            if rechunk:
-                client.write(LAST_CHUNK)
+        async for data in self.body(head, method):
+            client.write(chunk(data) if rechunk else data)
+            await client.drain()
+        if rechunk:
+            client.write(LAST_CHUNK)
         await client.drain()
-        return head.keep_alive and not close_delimited
+        return self.reusable_after(head)
+
+    async def body(self, head: ResponseHead, method: str) -> AsyncIterator[bytes]:
+        """The body of response `head` (to a `method` request), chunk by chunk. A response
+        delimited by the upstream closing (no length, not chunked) ends at that close."""
+        if _bodiless(head, method):
+            await self.next_event()  # its EndOfMessage
+            return
+        while True:
+            try:
+                event = await self.next_event()
+            except ConnectionError:
+                if not _close_delimited(head):
+                    raise
+                return
+            if isinstance(event, Body):
+                if event.data:
+                    yield event.data
+            elif isinstance(event, EndOfMessage):
+                return
+
+    @staticmethod
+    def reusable_after(head: ResponseHead) -> bool:
+        """Whether the connection may carry another request once `head`'s body is read."""
+        return head.keep_alive and not _close_delimited(head)
 
     def tunnel_bytes(self) -> bytes:
         """After a 101: whatever followed its head, for the tunnel."""
@@ -127,6 +134,14 @@ class UpstreamConnection:
 
     def close(self) -> None:
         self.writer.transport.abort()
+
+
+def _bodiless(head: ResponseHead, method: str) -> bool:
+    return method == "HEAD" or head.status in (204, 304)
+
+
+def _close_delimited(head: ResponseHead) -> bool:
+    return body_framing(head.headers) is None and head.header(b"transfer-encoding") is None
 
 
 class Http1Pool:

@@ -50,3 +50,15 @@ class Destinations:
 
     def by_address(self, ip: str, port: int) -> OutboundService | None:
         return self._by_address.get((ip, port))
+
+    def parent(
+        self, authority: str, original_dst: tuple[str, int] | None
+    ) -> tuple[OutboundService, int] | None:
+        """The parent (and its port) a request is for: by authority, else by the
+        address the client connected to."""
+        found = self.by_authority(authority) if authority else None
+        if found is None and original_dst is not None:
+            service = self.by_address(*original_dst)
+            if service is not None:
+                found = service, original_dst[1]
+        return found

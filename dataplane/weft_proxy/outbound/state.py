@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 from weft_api.config import Backend, Endpoint, OutboundService
 from weft_proxy.io.http1_client import Http1Pool
+from weft_proxy.io.http2_client import Http2Pool
 from weft_proxy.metrics import Target
 from weft_proxy.outbound.destinations import Destinations
 from weft_proxy.policies.balance import P2cBalancer
@@ -44,12 +45,14 @@ class EndpointGroup:
         self.accrual: FailureAccrual[EndpointKey] = FailureAccrual(clock, rng)
         self.endpoints: dict[EndpointKey, Endpoint] = {}
         self._pools: dict[EndpointKey, Http1Pool] = {}
+        self._h2_pools: dict[EndpointKey, Http2Pool] = {}  # one connection per endpoint
         self._targets: dict[tuple[EndpointKey, str], Target] = {}
 
     def update(self, endpoints: Iterable[Endpoint]) -> None:
         self.endpoints = {(e.address, e.port): e for e in endpoints}
-        for gone in self._pools.keys() - self.endpoints.keys():
-            self._pools.pop(gone).close()
+        for pools in (self._pools, self._h2_pools):
+            for gone in pools.keys() - self.endpoints.keys():
+                pools.pop(gone).close()
         self._targets.clear()  # labels may have changed with the endpoints
         self.balancer.update(self.endpoints)
 
@@ -71,9 +74,16 @@ class EndpointGroup:
                 self._targets[(key, authority)] = found
         return found
 
+    def h2_pool(self, key: EndpointKey) -> Http2Pool:
+        pool = self._h2_pools.get(key)
+        if pool is None:
+            pool = self._h2_pools[key] = Http2Pool(*key)
+        return pool
+
     def close(self) -> None:
-        for pool in self._pools.values():
-            pool.close()
+        for pools in (self._pools, self._h2_pools):
+            for pool in pools.values():
+                pool.close()
 
 
 class ServiceState:

@@ -37,6 +37,19 @@ class RequestHead:
         return cls.from_target(head.method, head.target.decode("latin-1"), headers)
 
     @classmethod
+    def from_http2(cls, headers: Sequence[tuple[bytes, bytes]]) -> RequestHead:
+        """From an HTTP/2 head: pseudo-headers give method and path, the rest are headers."""
+        method, path, plain = "GET", "/", []
+        for key, value in headers:
+            if key == b":method":
+                method = value.decode("latin-1")
+            elif key == b":path":
+                path = value.decode("latin-1")
+            elif not key.startswith(b":"):
+                plain.append((key.decode("latin-1"), value.decode("latin-1")))
+        return cls.from_target(method, path, plain)
+
+    @classmethod
     def from_target(
         cls, method: str, target: str, headers: Sequence[tuple[str, str]] = ()
     ) -> RequestHead:

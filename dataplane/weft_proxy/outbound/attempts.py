@@ -1,0 +1,222 @@
+"""The request path that outbound HTTP/1 and HTTP/2 share: a request's plan (route,
+backend, endpoints, deadline), then its attempts (endpoint choice, retries within budget,
+failure accrual, metrics). A stack supplies only how one attempt is exchanged with one
+endpoint, and relays the answer of the last one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+from weft_api.config import OutboundService, Route
+from weft_proxy.errors import ProxyError
+from weft_proxy.metrics import ProxyMetrics, Target
+from weft_proxy.outbound.state import EndpointGroup, EndpointKey, OutboundState, ServiceState
+from weft_proxy.policies.classify import Classification, classify_response
+from weft_proxy.policies.clock import Clock
+from weft_proxy.policies.request_match import RequestHead
+from weft_proxy.policies.retry import RetryDecision, decide_retry
+from weft_proxy.policies.timeouts import (
+    GRPC_TIMEOUT_HEADER,
+    TIMEOUT_HEADER,
+    Deadline,
+    request_deadline,
+)
+
+
+class Answer(Protocol):
+    """An endpoint's response head, as the attempt loop judges it."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def grpc_status(self) -> int | None:
+        """For gRPC, the status known so far (a trailers-only response says it at once)."""
+        ...
+
+    def discard(self) -> None:
+        """Give up on the response (a retry follows): its connection or stream is spent."""
+
+
+AnswerT = TypeVar("AnswerT", bound=Answer)
+
+
+def timeout_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """Only the headers a client may shorten its deadline with, for a parent without
+    routes (whose requests are not otherwise decoded)."""
+    return [
+        (name, value.decode("latin-1"))
+        for key, value in headers
+        if (name := key.decode("latin-1").lower()) in (TIMEOUT_HEADER, GRPC_TIMEOUT_HEADER)
+    ]
+
+
+@dataclass(slots=True)
+class Plan:
+    """Where a request goes and how long it may take, decided once for all its attempts."""
+
+    state: ServiceState
+    group: EndpointGroup
+    route: Route | None
+    authority: str
+    deadline: Deadline | None
+    timeout_ms: int | None
+
+    def remaining_s(self, clock: Clock) -> float | None:
+        return self.deadline.remaining(clock) if self.deadline is not None else None
+
+    def timed_out(self) -> ProxyError:
+        return ProxyError(504, f"request timed out after {self.timeout_ms} ms")
+
+
+def plan_request(
+    outbound: OutboundState,
+    service: OutboundService,
+    port: int,
+    authority: str,
+    request: Callable[[], RequestHead],
+    timeout_headers: Callable[[], Sequence[tuple[str, str]]],
+) -> Plan:
+    """Route, backend and deadline of a request to `service`; a ProxyError (503) when the
+    backend chosen has no endpoints. Counts the request in the retry budget.
+
+    `request` builds the request for matching, which costs: it is called only for a
+    parent with routes or split matches; `timeout_headers` stands in for it otherwise.
+    """
+    state = outbound.state_of(service)
+    matchable = request() if state.matches_requests else None
+    route = state.routes.route_for(matchable, port) if matchable is not None else None
+    backend = state.split.pick(matchable)
+    group = state.group(backend, port) if backend is not None else None
+    if group is None or not group.endpoints:
+        raise ProxyError(503, f"no endpoints for {service.name}.{service.namespace}:{port}")
+    clock = outbound.clock
+    headers = matchable.headers if matchable is not None else timeout_headers()
+    deadline = request_deadline(route.timeout_ms if route else None, headers, clock)
+    timeout_ms = round(deadline.remaining(clock) * 1000) if deadline is not None else None
+    state.budget.record_request()
+    return Plan(state, group, route, authority, deadline, timeout_ms)
+
+
+class Ending(enum.Enum):
+    """How a response relayed after its head ended."""
+
+    COMPLETE = "complete"
+    BROKEN = "broken"  # the endpoint reset it, or its connection was lost
+    CANCELLED = "cancelled"  # the client gave up: no verdict on the endpoint
+
+
+@dataclass(slots=True)
+class Attempt(Generic[AnswerT]):
+    """The attempt whose answer goes back to the client; `settle` it once its response is
+    over, for failure accrual and metrics."""
+
+    plan: Plan
+    key: EndpointKey
+    target: Target
+    answer: AnswerT
+    latency_ms: float  # to the response head, as Linkerd's response_latency_ms measures
+    classification: Classification
+
+    def settle(
+        self,
+        metrics: ProxyMetrics,
+        *,
+        grpc_status: int | None = None,
+        ending: Ending = Ending.COMPLETE,
+    ) -> None:
+        """`grpc_status` from trailers reclassifies the response; one that did not end
+        complete is a failure."""
+        classification = self.classification
+        if ending is not Ending.COMPLETE:
+            classification = Classification.FAILURE
+        elif grpc_status is not None:
+            classes = self.plan.route.response_classes if self.plan.route else ()
+            classification = classify_response(classes, self.answer.status, grpc_status)
+        if ending is not Ending.CANCELLED:
+            failed = classification is Classification.FAILURE
+            self.plan.group.accrual.record(self.key, failed=failed)
+        grpc = grpc_status if grpc_status is not None else self.answer.grpc_status
+        status, value = self.answer.status, classification.value
+        metrics.response(self.target, status, value, self.latency_ms, grpc)
+
+
+async def attempt(
+    plan: Plan,
+    exchange: Callable[[EndpointKey], Awaitable[AnswerT | None]],
+    retryable_bytes: Callable[[], int | None],
+    metrics: ProxyMetrics,
+    clock: Clock,
+) -> Attempt[AnswerT]:
+    """Send the request to endpoints until an answer is final: one not to retry, by the
+    route, the body (`retryable_bytes`, as `decide_retry` takes it) and the budget.
+
+    `exchange` sends the request to one endpoint and returns its answer (a response
+    head), or None if the endpoint could not be reached. The deadline bounds the wait
+    for that head, the one thing the proxy can still answer for: ProxyError 504 when it
+    passes, 503 when every endpoint is ejected, 502 when the last one could not be
+    reached. A response body then streams under the client's own deadline.
+    """
+    if plan.deadline is None:
+        return await _attempts(plan, exchange, retryable_bytes, metrics, clock)
+    try:
+        async with asyncio.timeout(plan.deadline.remaining(clock)):
+            return await _attempts(plan, exchange, retryable_bytes, metrics, clock)
+    except TimeoutError:
+        raise plan.timed_out() from None
+
+
+async def _attempts(
+    plan: Plan,
+    exchange: Callable[[EndpointKey], Awaitable[AnswerT | None]],
+    retryable_bytes: Callable[[], int | None],
+    metrics: ProxyMetrics,
+    clock: Clock,
+) -> Attempt[AnswerT]:
+    group, state = plan.group, plan.state
+    classes = plan.route.response_classes if plan.route else ()
+    while True:
+        key = group.pick()
+        if key is None:
+            raise ProxyError(503, "every endpoint is failing; it will be probed again shortly")
+        target = group.target(key, plan.authority, state.service)
+        metrics.request(target)
+        group.accrual.on_dispatch(key)
+        in_flight = group.balancer.start(key)
+        started = clock()
+        try:
+            answer = await exchange(key)
+        except asyncio.CancelledError:
+            if plan.deadline is not None and plan.deadline.expired(clock):
+                group.accrual.record(key, failed=True)  # a timeout is the endpoint's failure
+            raise
+        finally:
+            in_flight.finish()
+        if answer is None:
+            classification = Classification.FAILURE
+        else:
+            classification = classify_response(classes, answer.status, answer.grpc_status)
+        failed = classification is Classification.FAILURE
+        decision = decide_retry(
+            plan.route,
+            failed=failed,
+            body_bytes=retryable_bytes(),
+            budget=state.budget,
+            time_left_s=plan.remaining_s(clock),
+        )
+        if decision is RetryDecision.RETRY:
+            group.accrual.record(key, failed=True)
+            state.budget.record_retry()
+            if answer is not None:
+                answer.discard()
+            continue
+        if answer is None:
+            group.accrual.record(key, failed=True)
+            raise ProxyError(502, f"connection to {key[0]}:{key[1]} failed")
+        latency_ms = (clock() - started) * 1000
+        return Attempt(plan, key, target, answer, latency_ms, classification)
