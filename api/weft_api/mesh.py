@@ -38,6 +38,7 @@ ADMISSION_WEBHOOKS_LABEL = "config.weft.dev/admission-webhooks"
 PROXY_INBOUND_PORT = 4143
 PROXY_OUTBOUND_PORT = 4140
 PROXY_ADMIN_PORT = 4191  # /metrics, /live, /ready
+PROXY_TAP_PORT = 4190  # gRPC Tap.Observe, for `weft tap` and `weft top` (Linkerd's tap port)
 CONFIG_PORT = 8086
 IDENTITY_PORT = 8080
 
@@ -47,6 +48,8 @@ PROXY_UID = 2102  # the proxy's own traffic is never redirected back to itself
 PROXY_CONTAINER = "weft-proxy"
 INIT_CONTAINER = "weft-init"
 PROXY_IMAGE = "ghcr.io/weft-dev/weft-proxy"
+# One image carries the operator, the webhooks, the proxy and proxy-init (Dockerfile).
+CONTROL_PLANE_IMAGE = "ghcr.io/weft-dev/weft"
 PROXY_VERSION = __version__
 
 DEFAULT_CONTROL_PLANE_NAMESPACE = "weft"
@@ -83,6 +86,11 @@ class ProxyEnv:
     INBOUND_LISTEN_ADDR = "WEFT_PROXY_INBOUND_LISTEN_ADDR"
     OUTBOUND_LISTEN_ADDR = "WEFT_PROXY_OUTBOUND_LISTEN_ADDR"
     ADMIN_LISTEN_ADDR = "WEFT_PROXY_ADMIN_LISTEN_ADDR"
+    TAP_LISTEN_ADDR = "WEFT_PROXY_TAP_LISTEN_ADDR"
+    # PEM of the trust roots: the proxy verifies the identity service with them before
+    # it sends its token, so they cannot come over the identity channel itself.
+    TRUST_ANCHORS = "WEFT_PROXY_TRUST_ANCHORS"
+    IDENTITY_SERVER_NAME = "WEFT_PROXY_IDENTITY_SERVER_NAME"  # the identity service's
     INBOUND_PORTS = "WEFT_PROXY_INBOUND_PORTS"  # the pod's declared container ports
     OPAQUE_PORTS = "WEFT_PROXY_INBOUND_OPAQUE_PORTS"  # no protocol detection on these
 

@@ -7,10 +7,12 @@ import asyncio
 import functools
 import random
 import time
+from collections.abc import Awaitable, Callable
 
 from weft_api.config import Protocol as ConfigProtocol
 from weft_api.config import ProxyConfig
 from weft_proxy.admin import Admin
+from weft_proxy.identity.credentials import Credentials
 from weft_proxy.inbound.forward import Inbound
 from weft_proxy.inbound.http2 import InboundHttp2
 from weft_proxy.io.http1_server import serve_http1
@@ -27,6 +29,7 @@ from weft_proxy.policies.clock import Clock
 from weft_proxy.policies.routes import RouteTable
 from weft_proxy.policies.split import BackendSplit
 from weft_proxy.protocols.detect import Protocol
+from weft_proxy.tap.hub import TapHub
 
 
 class Proxy:
@@ -52,8 +55,25 @@ class Proxy:
         # destination; inbound traffic then goes to this application port.
         self.inbound_fallback_port = inbound_fallback_port
         self.config: ProxyConfig | None = None
+        self.credentials: Credentials | None = None
         self.stopping = asyncio.Event()
         self.admin = Admin(self.metrics, lambda: self.config is not None, self.shutdown)
+
+    @property
+    def tap(self) -> TapHub:
+        return self.outbound_state.tap
+
+    @property
+    def discover(self) -> Callable[[str], Awaitable[object]] | None:
+        return self.outbound_state.discover
+
+    @discover.setter
+    def discover(self, subscribe: Callable[[str], Awaitable[object]] | None) -> None:
+        self.outbound_state.discover = subscribe
+
+    def use_credentials(self, credentials: Credentials) -> None:
+        """The current leaf from the identity service (renewed before expiry)."""
+        self.credentials = credentials
 
     def apply(self, config: ProxyConfig) -> None:
         """Switch to `config`, or raise ValueError (and keep the current one) if invalid."""

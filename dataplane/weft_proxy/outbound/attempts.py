@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from weft_api.config import OutboundService, Route
 from weft_proxy.errors import ProxyError
@@ -26,6 +27,7 @@ from weft_proxy.policies.timeouts import (
     Deadline,
     request_deadline,
 )
+from weft_proxy.tap.hub import TapEvent, TapHub
 
 
 class Answer(Protocol):
@@ -144,6 +146,31 @@ class Attempt(Generic[AnswerT]):
         grpc = grpc_status if grpc_status is not None else self.answer.grpc_status
         status, value = self.answer.status, classification.value
         metrics.response(self.target, status, value, self.latency_ms, grpc)
+
+
+def tap(hub: TapHub, plan: Plan, chosen: Attempt[Any], method: str, path: str, source: str) -> None:
+    """Publish the exchange to live tap watchers, if there are any (cheap when none)."""
+    if not hub.watched:
+        return
+    endpoint = plan.group.endpoints.get(chosen.key)
+    service = plan.state.service
+    hub.publish(
+        TapEvent(
+            direction="outbound",
+            method=method,
+            authority=plan.authority,
+            path=path,
+            status=chosen.answer.status,
+            latency_ms=chosen.latency_ms,
+            tls=False,
+            source=source,
+            destination=f"{chosen.key[0]}:{chosen.key[1]}",
+            timestamp=time.time(),
+            destination_service=f"{service.namespace}/{service.name}",
+            destination_identity=(endpoint.identity or "") if endpoint else "",
+            grpc_status=chosen.answer.grpc_status,
+        )
+    )
 
 
 async def attempt(

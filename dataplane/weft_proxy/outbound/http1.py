@@ -77,7 +77,7 @@ class OutboundHttp1:
         """Serve one request; True if the client connection may carry another."""
         authority = (head.header(b"host") or b"").decode("latin-1")
         try:
-            found = self.state.destinations.parent(authority, original_dst)
+            found = await self.state.find_parent(authority, original_dst)
             if found is None:
                 if original_dst is None:
                     raise ProxyError(502, f"no service known for authority {authority!r}")
@@ -113,6 +113,8 @@ class OutboundHttp1:
             plan, exchange, body.retryable_bytes, self.metrics, self.state.clock
         )
         chosen.settle(self.metrics)
+        path = head.target.split(b"?", 1)[0].decode("latin-1")
+        attempts.tap(self.state.tap, plan, chosen, head.method, path, _peer(client))
         keep_alive = await chosen.answer.relay(stream, client, head.method)
         return keep_alive and head.keep_alive
 
@@ -188,3 +190,8 @@ async def _tunnel(
     client.write(upstream.tunnel_bytes())
     upstream.writer.write(stream.tunnel_bytes())
     await splice((stream.reader, client), (upstream.reader, upstream.writer))
+
+
+def _peer(writer: asyncio.StreamWriter) -> str:
+    peer = writer.get_extra_info("peername")
+    return f"{peer[0]}:{peer[1]}" if peer else ""

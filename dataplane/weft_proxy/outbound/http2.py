@@ -40,7 +40,7 @@ class OutboundHttp2:
     async def handle(self, stream: Stream, original_dst: ADDRESS_PORT | None) -> None:
         authority = request_authority(stream)
         try:
-            found = self.state.destinations.parent(authority, original_dst)
+            found = await self.state.find_parent(authority, original_dst)
             if found is None:
                 raise ProxyError(502, f"no service known for authority {authority!r}")
             await self._routed(stream, *found, authority)
@@ -74,6 +74,9 @@ class OutboundHttp2:
         finally:
             chosen.answer.discard()
             chosen.settle(self.metrics, grpc_status=chosen.answer.grpc_status, ending=ending)
+            method = (header_value(stream.headers, b":method") or b"").decode("latin-1")
+            path = (header_value(stream.headers, b":path") or b"").decode("latin-1")
+            attempts.tap(self.state.tap, plan, chosen, method, path.split("?", 1)[0], "")
 
     async def _exchange(
         self, plan: attempts.Plan, stream: Stream, body: RequestBody, key: EndpointKey

@@ -3,8 +3,10 @@ failure history and idle connections."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from weft_api.config import Backend, Endpoint, OutboundService
 from weft_proxy.io.http1_client import Http1Pool
@@ -17,8 +19,10 @@ from weft_proxy.policies.failure_accrual import FailureAccrual
 from weft_proxy.policies.retry_budget import RetryBudgetTracker
 from weft_proxy.policies.routes import RouteTable
 from weft_proxy.policies.split import BackendSplit
+from weft_proxy.tap.hub import TapHub
 
 EndpointKey = tuple[str, int]
+DISCOVERY_TIMEOUT_S = 3.0
 MAX_TARGETS = 1024
 
 
@@ -130,6 +134,10 @@ class OutboundState:
         self.rng = rng or random.Random()
         self.destinations = Destinations((), namespace)
         self.services: dict[tuple[str, str], ServiceState] = {}
+        # Subscribes to a target (an authority, or "ip:port") and returns once a config
+        # that resolves it has been applied; None: the config is static (tests, benches).
+        self.discover: Callable[[str], Awaitable[object]] | None = None
+        self.tap = TapHub()
 
     def apply(self, services: Iterable[OutboundService]) -> None:
         services = list(services)
@@ -144,6 +152,22 @@ class OutboundState:
             for group in gone.groups.values():
                 group.close()
         self.destinations = Destinations(services, self.namespace)
+
+    async def find_parent(
+        self, authority: str, original_dst: tuple[str, int] | None
+    ) -> tuple[OutboundService, int] | None:
+        """The parent of a request, subscribing to it on first use (as Linkerd's
+        destination lookups) so no proxy holds the whole mesh."""
+        found = self.destinations.parent(authority, original_dst)
+        if found is not None or self.discover is None:
+            return found
+        targets = [authority] if authority else []
+        if original_dst is not None:
+            targets.append(f"{original_dst[0]}:{original_dst[1]}")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(DISCOVERY_TIMEOUT_S):
+                await asyncio.gather(*(self.discover(target) for target in targets))
+        return self.destinations.parent(authority, original_dst)
 
     def state_of(self, service: OutboundService) -> ServiceState:
         return self.services[(service.namespace, service.name)]

@@ -1,0 +1,3 @@
+from weft_proxy.main import main
+
+main()

@@ -1,0 +1,153 @@
+"""`python -m weft_proxy`: the proxy process of a meshed pod.
+
+Reads who and where it is from the environment injection sets (weft_api.mesh.ProxyEnv),
+obtains its certificate from the identity service, follows its config stream, and
+serves the inbound, outbound, admin and tap listeners until /shutdown or SIGTERM, then
+drains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import uvloop
+
+from weft_api.config import ProxyIdentity
+from weft_api.identity import DEFAULT_TRUST_DOMAIN, identity_name, spiffe_id
+from weft_api.mesh import (
+    DEFAULT_CONTROL_PLANE_NAMESPACE,
+    PROXY_ADMIN_PORT,
+    PROXY_INBOUND_PORT,
+    PROXY_OUTBOUND_PORT,
+    PROXY_TAP_PORT,
+    ProxyEnv,
+)
+from weft_api.proto import tap_pb2_grpc
+from weft_proxy.config_client.assembler import ProxySnapshot
+from weft_proxy.config_client.client import ConfigClient
+from weft_proxy.identity.certifier import Certifier
+from weft_proxy.proxy import Proxy
+from weft_proxy.tap.service import TapService
+
+log = logging.getLogger("weft_proxy")
+DRAIN_S = 5.0
+
+
+def _address(value: str | None, default_port: int) -> tuple[str, int]:
+    if not value:
+        return "0.0.0.0", default_port
+    host, _, port = value.rpartition(":")
+    return host or "0.0.0.0", int(port)
+
+
+@dataclass(frozen=True)
+class Settings:
+    identity: ProxyIdentity
+    trust_domain: str
+    config_addr: str | None
+    identity_addr: str | None
+    token_file: Path | None
+    trust_anchors_pem: bytes
+    identity_server_name: str
+    inbound: tuple[str, int]
+    outbound: tuple[str, int]
+    admin: tuple[str, int]
+    tap: tuple[str, int]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        namespace = env.get(ProxyEnv.POD_NAMESPACE, "default")
+        account = env.get(ProxyEnv.POD_SERVICE_ACCOUNT, "default")
+        token = env.get(ProxyEnv.IDENTITY_TOKEN_FILE)
+        trust_domain = env.get(ProxyEnv.TRUST_DOMAIN, DEFAULT_TRUST_DOMAIN)
+        return cls(
+            identity=ProxyIdentity(
+                pod=env.get(ProxyEnv.POD_NAME, "unknown"),
+                namespace=namespace,
+                service_account=account,
+                node=env.get(ProxyEnv.NODE_NAME),
+            ),
+            trust_domain=trust_domain,
+            config_addr=env.get(ProxyEnv.CONFIG_ADDR),
+            identity_addr=env.get(ProxyEnv.IDENTITY_ADDR),
+            token_file=Path(token) if token else None,
+            trust_anchors_pem=env.get(ProxyEnv.TRUST_ANCHORS, "").encode(),
+            identity_server_name=env.get(ProxyEnv.IDENTITY_SERVER_NAME)
+            or identity_name("weft-operator", DEFAULT_CONTROL_PLANE_NAMESPACE, trust_domain),
+            inbound=_address(env.get(ProxyEnv.INBOUND_LISTEN_ADDR), PROXY_INBOUND_PORT),
+            outbound=_address(env.get(ProxyEnv.OUTBOUND_LISTEN_ADDR), PROXY_OUTBOUND_PORT),
+            admin=_address(env.get(ProxyEnv.ADMIN_LISTEN_ADDR), PROXY_ADMIN_PORT),
+            tap=_address(env.get(ProxyEnv.TAP_LISTEN_ADDR), PROXY_TAP_PORT),
+        )
+
+
+def _certifier(settings: Settings, proxy: Proxy) -> Certifier | None:
+    if not (settings.identity_addr and settings.token_file and settings.trust_anchors_pem):
+        log.warning("no identity settings: meshed traffic will not be encrypted")
+        return None
+    me = settings.identity
+    certifier = Certifier(
+        identity=identity_name(me.service_account, me.namespace, settings.trust_domain),
+        spiffe=spiffe_id(me.service_account, me.namespace, settings.trust_domain),
+        token_path=settings.token_file,
+        address=settings.identity_addr,
+        server_identity=settings.identity_server_name,
+        trust_roots_pem=settings.trust_anchors_pem,
+        registry=proxy.metrics.registry,
+    )
+    certifier.on_rotate.append(proxy.use_credentials)
+    return certifier
+
+
+async def run(settings: Settings) -> None:
+    proxy = Proxy(settings.identity.namespace)
+    listeners = [
+        await asyncio.start_server(proxy.on_inbound, *settings.inbound),
+        await asyncio.start_server(proxy.on_outbound, *settings.outbound),
+        await asyncio.start_server(proxy.admin.serve, *settings.admin),
+    ]
+    tap = grpc.aio.server()
+    tap_pb2_grpc.add_TapServicer_to_server(TapService(proxy.tap), tap)
+    tap.add_insecure_port(f"{settings.tap[0]}:{settings.tap[1]}")
+    await tap.start()
+    tasks = []
+    certifier = _certifier(settings, proxy)
+    if certifier is not None:
+        tasks.append(asyncio.create_task(certifier.run()))
+    if settings.config_addr:
+
+        def apply(snapshot: ProxySnapshot) -> None:
+            # Applied as it is validated (a ValueError NACKs it and changes nothing), so
+            # a subscription that returns finds its Service already routable.
+            proxy.apply(snapshot.config)
+
+        client = ConfigClient(settings.config_addr, settings.identity, validate=apply)
+        proxy.discover = client.outbound
+        tasks.append(asyncio.create_task(client.run()))
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, proxy.shutdown)
+    log.info("proxy %s/%s listening", settings.identity.namespace, settings.identity.pod)
+    await proxy.stopping.wait()
+    log.info("draining for up to %.0fs", DRAIN_S)
+    for listener in listeners:
+        listener.close()  # no new connections; those open finish their requests
+    await tap.stop(DRAIN_S)
+    for task in tasks:
+        task.cancel()
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=os.environ.get("WEFT_PROXY_LOG", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    uvloop.run(run(Settings.from_env(os.environ)))
