@@ -76,9 +76,11 @@ def start_operator(
     metrics_port: int,
     name: str = OPERATOR,
     config_port: int = 0,
+    identity_port: int = 0,
 ) -> processes.ProcessRecord:
     """Install what the operator needs and start it; `weft cluster down` stops it.
-    With a `config_port`, its config server listens there on loopback (0: none)."""
+    With a `config_port` or an `identity_port`, those servers listen there on loopback
+    (0: none)."""
     install_crds(info)
     install_operator_rbac(info, namespace)
     argv = [
@@ -91,6 +93,9 @@ def start_operator(
         "--metrics-addr=127.0.0.1",
         f"--config-port={config_port}",
         "--config-addr=127.0.0.1",
+        f"--identity-port={identity_port}",
+        "--identity-addr=127.0.0.1",
+        "--generate-identity",  # the local cluster has no `weft install` to make the issuer
     ]
     return processes.start(name, argv, Path(info.state_dir))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import socket
@@ -17,8 +18,12 @@ from kubernetes_asyncio.leaderelection import electionconfig, leaderelection
 from kubernetes_asyncio.leaderelection.resourcelock.leaselock import LeaseLock
 from prometheus_client import start_http_server
 
+from weft_api.identity import DEFAULT_TRUST_DOMAIN
+from weft_api.mesh import IDENTITY_PORT
 from weft_operator import handlers
 from weft_operator.config_server.service import config_service
+from weft_operator.identity.issuer_store import load_or_create
+from weft_operator.identity.server import start_identity_server
 from weft_operator.kube_writer import KubeWriter
 from weft_operator.reconciler import Reconciler
 
@@ -39,6 +44,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--config-port", type=int, default=8086, help="config (discovery) gRPC port; 0 turns it off"
     )
     parser.add_argument("--config-addr", default="0.0.0.0", help="address of the config server")
+    parser.add_argument(
+        "--identity-port", type=int, default=IDENTITY_PORT, help="identity gRPC port; 0: off"
+    )
+    parser.add_argument("--identity-addr", default="0.0.0.0", help="address of the identity server")
+    parser.add_argument("--trust-domain", default=DEFAULT_TRUST_DOMAIN)
+    parser.add_argument(
+        "--generate-identity",
+        action="store_true",
+        help="create the trust anchor and issuer at first start if their Secret is absent",
+    )
     parser.add_argument(
         "--no-leader-elect",
         dest="leader_elect",
@@ -81,10 +96,26 @@ async def operate(api: ApiClient, args: argparse.Namespace) -> None:
     run_kopf = kopf.operator(
         registry=registry, settings=_settings(), clusterwide=True, standalone=True
     )
-    if not args.config_port:
-        await run_kopf
-        return
-    async with config_service(reconciler, writer.carry_out, args.config_addr, args.config_port):
+    async with contextlib.AsyncExitStack() as services:
+        ca = None
+        if args.identity_port:
+            ca = await load_or_create(
+                api, args.namespace, args.trust_domain, args.generate_identity
+            )
+            server, _ = await start_identity_server(
+                api,
+                ca,
+                args.namespace,
+                args.trust_domain,
+                f"{args.identity_addr}:{args.identity_port}",
+            )
+            services.push_async_callback(server.stop, 5.0)
+        if args.config_port:
+            config = await services.enter_async_context(
+                config_service(reconciler, writer.carry_out, args.config_addr, args.config_port)
+            )
+            if ca is not None:  # proxies learn the roots that verify their peers here
+                config.hub.set_trust_bundle(ca.trust_roots_pem)
         await run_kopf
 
 

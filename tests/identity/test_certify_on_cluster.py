@@ -13,10 +13,16 @@ import pytest
 from cryptography import x509
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
+from kubernetes_asyncio.client.exceptions import ApiException
 from prometheus_client import CollectorRegistry
 
 from weft_api.identity import identity_name, spiffe_id
-from weft_operator.identity.issuer_store import load_or_create
+from weft_cli import local_install
+from weft_localcluster import processes
+from weft_localcluster.cluster import ClusterInfo
+from weft_localcluster.ports import pick_free as free_port
+from weft_localcluster.waiting import eventually
+from weft_operator.identity.issuer_store import TRUST_ROOTS, TRUST_ROOTS_KEY, load_or_create
 from weft_operator.identity.server import serving_identity, start_identity_server
 from weft_operator.identity.tokens import AUDIENCE
 from weft_proxy.identity.certifier import Certifier, CertifyFailed
@@ -134,3 +140,45 @@ async def test_two_workloads_handshake_mtls_and_learn_each_others_identity(
             server_hostname=identity_name("ratings", mesh.namespace),
         )
     listener.close()
+
+
+async def test_the_operator_process_generates_the_issuer_and_certifies(
+    cluster: ClusterInfo, api: ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    control_plane, port = "weft-identity-test", free_port()
+    operator = local_install.start_operator(
+        cluster, control_plane, free_port(), name="weft-operator-identity", identity_port=port
+    )
+    try:
+        core = client.CoreV1Api(api)
+
+        async def roots() -> bytes | None:
+            try:
+                found = await core.read_namespaced_config_map(TRUST_ROOTS, control_plane)
+            except ApiException:
+                return None
+            return str(found.data[TRUST_ROOTS_KEY]).encode()
+
+        pem = await eventually(roots, "the operator to publish its trust roots", within=60)
+        path = tmp_path / "token"
+        path.write_text(await token(api, namespace, "books"))
+        certifier = Certifier(
+            identity=identity_name("books", namespace),
+            spiffe=spiffe_id("books", namespace),
+            token_path=path,
+            address=f"127.0.0.1:{port}",
+            server_identity=serving_identity(control_plane, "cluster.local"),
+            trust_roots_pem=pem,
+            registry=CollectorRegistry(),
+        )
+
+        async def certified() -> Credentials | None:
+            try:
+                return await certifier.certify()
+            except CertifyFailed:
+                return None  # the server may still be starting
+
+        credentials = await eventually(certified, "a leaf from the operator", within=30)
+        assert credentials.identity == identity_name("books", namespace)
+    finally:
+        processes.stop(operator, Path(cluster.state_dir))
