@@ -30,6 +30,13 @@ class KeyPair:
             serialization.NoEncryption(),
         )
 
+    @classmethod
+    def from_pem(cls, cert_pem: bytes, key_pem: bytes) -> KeyPair:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError("the key must be an ECDSA key")
+        return cls(x509.load_pem_x509_certificate(cert_pem), key)
+
     def write(self, folder: Path, stem: str) -> tuple[Path, Path]:
         cert_path, key_path = folder / f"{stem}.crt", folder / f"{stem}.key"
         cert_path.write_bytes(self.cert_pem())

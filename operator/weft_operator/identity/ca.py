@@ -8,13 +8,14 @@ caller proved (its ServiceAccount token), and the CSR must ask for exactly that 
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from weft_api.pki import KeyPair as KeyPair  # the CA speaks of key pairs; callers import it here
 
 LEAF_LIFETIME = datetime.timedelta(hours=24)
 ISSUER_LIFETIME = datetime.timedelta(days=365)
@@ -38,29 +39,6 @@ _CA_KEY_USAGE = x509.KeyUsage(
 
 class CertifyError(ValueError):
     """A CSR the issuer refuses; the message says why, for the proxy's log."""
-
-
-@dataclass(frozen=True)
-class KeyPair:
-    cert: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
-
-    def cert_pem(self) -> bytes:
-        return self.cert.public_bytes(serialization.Encoding.PEM)
-
-    def key_pem(self) -> bytes:
-        return self.key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-
-    @classmethod
-    def from_pem(cls, cert_pem: bytes, key_pem: bytes) -> KeyPair:
-        key = serialization.load_pem_private_key(key_pem, password=None)
-        if not isinstance(key, ec.EllipticCurvePrivateKey):
-            raise ValueError("the issuer key must be an ECDSA key")
-        return cls(x509.load_pem_x509_certificate(cert_pem), key)
 
 
 def _ca(
