@@ -16,6 +16,7 @@ APT_INSTALL := apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get inst
 host-tools:
 	command -v iptables-restore >/dev/null || ($(APT_INSTALL) iptables)
 	command -v ip >/dev/null || ($(APT_INSTALL) iproute2)
+	command -v setpriv >/dev/null || ($(APT_INSTALL) util-linux)
 	command -v prometheus >/dev/null || ($(APT_INSTALL) prometheus)
 
 $(STAMP): pyproject.toml

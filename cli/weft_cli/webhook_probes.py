@@ -1,21 +1,57 @@
-"""Is the API server calling Weft's webhooks yet? Server-side dry runs in `default` tell.
+"""Is the API server calling Weft's webhooks? Server-side dry runs in `default` tell.
 
 Registering takes effect a moment after `kubectl apply` returns (the API server
 watches webhook configurations and CRDs), so an installer waits for each webhook to
-show it was called. Dry runs store nothing.
+show it was called; `weft check` asks the same questions once. Dry runs store nothing.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from weft_api import mesh
 
-Kubectl = Callable[..., subprocess.CompletedProcess[str]]  # (*args, stdin=...) -> result
+PROBE_NAMESPACE = "default"
+
+
+class Completed(Protocol):
+    """What a kubectl run returns (subprocess.CompletedProcess)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+Kubectl = Callable[..., Completed]  # (*args, stdin=...) -> result
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What the API server answered a dry-run create: the object it would store, or
+    why it refused."""
+
+    created: dict[str, Any] | None
+    refusal: str = ""
+
+
+@dataclass(frozen=True)
+class Probe:
+    webhook: str  # injection, validation, conversion
+    manifest: dict[str, Any]
+    plural: str  # of the manifest's kind, for the API path
+    called: Callable[[DryRun], bool]
+
+    @property
+    def collection_path(self) -> str:
+        """The API path a dry-run create posts to."""
+        api_version = self.manifest["apiVersion"]
+        prefix = "/api" if "/" not in api_version else "/apis"
+        return f"{prefix}/{api_version}/namespaces/{PROBE_NAMESPACE}/{self.plural}"
+
 
 _POD = {
     "apiVersion": "v1",
@@ -38,35 +74,43 @@ def _split(weight: Any, version: str) -> dict[str, Any]:
     }
 
 
-def _dry_run(run: Kubectl, manifest: dict[str, Any]) -> subprocess.CompletedProcess[str]:
-    args = ("create", "-n", "default", "--dry-run=server", "-o", "json", "-f", "-")
-    return run(*args, stdin=json.dumps(manifest))
+def _injected(outcome: DryRun) -> bool:
+    return outcome.created is not None and mesh.PROXY_CONTAINER in json.dumps(outcome.created)
 
 
-def _injects(run: Kubectl) -> bool:
-    created = _dry_run(run, _POD)
-    return created.returncode == 0 and mesh.PROXY_CONTAINER in created.stdout
+def _refused_as_invalid(outcome: DryRun) -> bool:
+    return outcome.created is None and "every weight is 0" in outcome.refusal
 
 
-def _validates(run: Kubectl) -> bool:
-    refused = _dry_run(run, _split(0, "v1alpha4"))  # weights adding up to 0
-    return refused.returncode != 0 and "every weight is 0" in refused.stderr
-
-
-def _converts(run: Kubectl) -> bool:
+def _converted(outcome: DryRun) -> bool:
     # Through storage (v1alpha4) and back: only the webhook turns "1000m" into "1".
-    created = _dry_run(run, _split("1000m", "v1alpha1"))
-    if created.returncode != 0:
+    if outcome.created is None:
         return False
-    return bool(json.loads(created.stdout)["spec"]["backends"][0]["weight"] == "1")
+    return bool(outcome.created["spec"]["backends"][0]["weight"] == "1")
+
+
+PROBES = (
+    Probe("injection", _POD, "pods", _injected),
+    Probe("validation", _split(0, "v1alpha4"), "trafficsplits", _refused_as_invalid),
+    Probe("conversion", _split("1000m", "v1alpha1"), "trafficsplits", _converted),
+)
+
+
+def kubectl_dry_run(run: Kubectl, manifest: dict[str, Any]) -> DryRun:
+    args = ("create", "-n", PROBE_NAMESPACE, "--dry-run=server", "-o", "json", "-f", "-")
+    result = run(*args, stdin=json.dumps(manifest))
+    if result.returncode != 0:
+        return DryRun(None, result.stderr)
+    return DryRun(json.loads(result.stdout))
 
 
 def wait_until_called(run: Kubectl, timeout: float) -> None:
-    pending = {"injection": _injects, "validation": _validates, "conversion": _converts}
+    pending = list(PROBES)
     deadline = time.monotonic() + timeout
     while pending and time.monotonic() < deadline:
-        pending = {name: probe for name, probe in pending.items() if not probe(run)}
+        pending = [p for p in pending if not p.called(kubectl_dry_run(run, p.manifest))]
         if pending:
             time.sleep(0.25)
     if pending:
-        raise TimeoutError(f"the API server does not call Weft's {', '.join(pending)} webhook")
+        names = ", ".join(probe.webhook for probe in pending)
+        raise TimeoutError(f"the API server does not call Weft's {names} webhook")

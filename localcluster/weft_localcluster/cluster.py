@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import ssl
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -24,13 +25,22 @@ from weft_api import pki
 from weft_localcluster import ports, processes, versions
 from weft_localcluster.build import Binaries, ensure_binaries
 from weft_localcluster.kubeconfig import write_kubeconfig
+from weft_localcluster.nodeagent import cleanup as nodeagent_cleanup
+from weft_localcluster.nodeagent import locate
 
 SERVICE_CIDR = "10.96.0.0/16"
 FIRST_SERVICE_IP = "10.96.0.1"
 DEFAULT_API_PORT = 6443
+NODE_NAME = "weft-local"
 START_TIMEOUT = 180.0
 # Start order; `down` stops in reverse.
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+COMPONENTS = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "weft-node-agent",  # runs the pods as processes (needs root: network namespaces)
+)
 
 
 class ClusterError(RuntimeError):
@@ -82,6 +92,11 @@ class LocalCluster:
     @property
     def kubeconfig(self) -> Path:
         return self.state / "kubeconfig"
+
+    @property
+    def node_agent_dir(self) -> Path:
+        """The node agent's network record and its pods' logs."""
+        return locate.agent_dir(self.state)
 
     @property
     def info_file(self) -> Path:
@@ -138,7 +153,7 @@ class LocalCluster:
         records = processes.read_records(self.state)
         if not records:
             if self.state.exists():  # leftovers of a failed or killed start: nothing runs
-                shutil.rmtree(self.state)
+                self._remove_state()
             return None
         alive = {r.name for r in records if processes.alive(r)}
         dead = [r.name for r in records if r.name not in alive]
@@ -184,6 +199,10 @@ class LocalCluster:
             "admin": ("weft-admin", ("system:masters",)),
             "controller-manager": ("system:kube-controller-manager", ()),
             "scheduler": ("system:kube-scheduler", ()),
+            # The node agent is the node's kubelet (the Node authorizer grants what its
+            # own pods need) and its kube-proxy (Services and EndpointSlices, for names).
+            "node-agent": (f"system:node:{NODE_NAME}", ("system:nodes",)),
+            "node-proxy": ("system:kube-proxy", ()),
         }
         for stem, (cn, orgs) in clients.items():
             pair = pki.issue(ca, cn, organizations=orgs, client=True)
@@ -225,7 +244,7 @@ class LocalCluster:
                 f"--service-account-key-file={p / 'sa.pub'}",
                 f"--service-account-signing-key-file={p / 'sa.key'}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
-                "--authorization-mode=RBAC",
+                "--authorization-mode=Node,RBAC",
                 f"--requestheader-client-ca-file={p / 'front-proxy-ca.crt'}",
                 "--requestheader-allowed-names=front-proxy-client",
                 "--requestheader-username-headers=X-Remote-User",
@@ -267,6 +286,17 @@ class LocalCluster:
                 "--leader-elect=false",
                 "--profiling=false",
             ],
+            "weft-node-agent": [
+                sys.executable,
+                "-m",
+                "weft_localcluster.nodeagent",
+                f"--kubeconfig={self.state / 'node-agent.kubeconfig'}",
+                f"--proxy-kubeconfig={self.state / 'node-proxy.kubeconfig'}",
+                f"--node-name={NODE_NAME}",
+                f"--state-dir={self.node_agent_dir}",
+                f"--kubernetes-version={info.kubernetes_version}",
+                f"--service-cidr={SERVICE_CIDR}",
+            ],
         }
 
     def _health_checks(self, info: ClusterInfo) -> dict[str, Callable[[], bool]]:
@@ -280,6 +310,9 @@ class LocalCluster:
             ),
             "kube-scheduler": lambda: (
                 _get(f"https://{host}:{info.scheduler_port}/healthz", _insecure_tls()) == "ok"
+            ),
+            "weft-node-agent": lambda: _node_ready(
+                _get(f"{info.server}/api/v1/nodes/{NODE_NAME}", self._admin_tls())
             ),
         }
 
@@ -328,14 +361,20 @@ class LocalCluster:
             if processes.alive(record):
                 stopped.append(record.name)
             processes.stop(record, self.state)
+        nodeagent_cleanup.sweep(self.node_agent_dir)
         return stopped
 
     def down(self) -> list[str]:
         """Stop the processes we started and remove the state; return what was running."""
         stopped = self._stop_all()
+        self._remove_state()
+        return stopped
+
+    def _remove_state(self) -> None:
+        # Pods' namespaces, veths and bridge outlive a killed node agent: remove them too.
+        nodeagent_cleanup.sweep(self.node_agent_dir)
         if self.state.exists():
             shutil.rmtree(self.state)
-        return stopped
 
     def status(self) -> list[ComponentStatus]:
         info = self.info()
@@ -371,6 +410,14 @@ def _insecure_tls() -> ssl.SSLContext:
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     return ctx
+
+
+def _node_ready(node_json: str | None) -> bool:
+    try:
+        conditions = json.loads(node_json or "{}").get("status", {}).get("conditions", [])
+    except ValueError:
+        return False
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 def _get(url: str, tls: ssl.SSLContext | None) -> str | None:

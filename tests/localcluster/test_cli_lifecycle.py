@@ -39,7 +39,7 @@ def test_up_env_kubectl_crash_status_and_down_leave_nothing_behind(tmp_path: Pat
     assert "cluster ready" in up.stderr
     records = processes.read_records(state)
     assert sorted(r.name for r in records) == sorted(
-        ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"]
+        ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "weft-node-agent"]
     )
 
     env = weft("env", state=state)
@@ -57,7 +57,7 @@ def test_up_env_kubectl_crash_status_and_down_leave_nothing_behind(tmp_path: Pat
 
     healthy = weft("status", state=state)
     assert healthy.returncode == 0
-    assert healthy.stdout.count("healthy") == 4
+    assert healthy.stdout.count("healthy") == 5
 
     (scheduler,) = [r for r in records if r.name == "kube-scheduler"]
     os.kill(scheduler.pid, signal.SIGKILL)

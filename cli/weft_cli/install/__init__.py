@@ -1,0 +1,1 @@
+"""`weft install`: values, the mesh identity, and the rendered manifests."""

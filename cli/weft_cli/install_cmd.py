@@ -1,0 +1,132 @@
+"""`weft install` and `weft uninstall`: manifests to stdout, for `kubectl apply -f -`
+(or `kubectl delete -f -`) and for GitOps repositories."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from weft_cli import output
+from weft_cli.errors import CliError
+from weft_cli.install import values
+from weft_cli.options import add_weft_namespace_option
+
+
+def register(topics: Any) -> None:
+    install = topics.add_parser(
+        "install",
+        help="render Weft's install manifests (pipe to kubectl apply -f -)",
+        description="Render the CRDs, RBAC, operator, webhooks and mesh identity. "
+        "The identity (trust anchor and issuer) is generated unless given.",
+    )
+    install.add_argument(
+        "--crds",
+        action="store_true",
+        help="only the CRDs, as shipped (conversion strategy None: they work without the "
+        "webhooks; the full install switches three of them to the conversion webhook)",
+    )
+    install.add_argument(
+        "--ha", action="store_true", help="3 operator replicas, spread over nodes, with a PDB"
+    )
+    install.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a value, e.g. operator.replicas=2 (repeat)",
+    )
+    install.add_argument(
+        "--set-file",
+        dest="file_settings",
+        action="append",
+        default=[],
+        metavar="KEY=PATH",
+        help="a value from a file, e.g. identity.issuer.crt=issuer.crt (repeat)",
+    )
+    _add_format_option(install)
+    add_weft_namespace_option(install)
+    install.set_defaults(run=run_install)
+
+    uninstall = topics.add_parser(
+        "uninstall",
+        help="render what to delete (pipe to kubectl delete -f -)",
+        description="List Weft's objects for deletion. Your TrafficSplits, "
+        "ServiceProfiles and other custom resources stay unless the CRDs go too.",
+    )
+    uninstall.add_argument(
+        "--include-crds",
+        "--all",
+        dest="include_crds",
+        action="store_true",
+        help="also delete the CRDs, and with them every resource of their kinds",
+    )
+    _add_format_option(uninstall)
+    add_weft_namespace_option(uninstall)
+    uninstall.set_defaults(run=run_uninstall)
+
+
+def _add_format_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-o",
+        "--output",
+        choices=(output.YAML, output.JSON),
+        default=output.YAML,
+        help="yaml (default), or json: one v1 List",
+    )
+
+
+def _file_settings(assignments: list[str]) -> list[str]:
+    """`key=path` as `key=<the file's text>`."""
+    read = []
+    for assignment in assignments:
+        key, _, path = assignment.partition("=")
+        try:
+            read.append(f"{key}={Path(path).read_text()}")
+        except OSError as error:
+            raise CliError(f"--set-file {key}: cannot read {path}: {error.strerror}") from None
+    return read
+
+
+def _write(manifest: str, fmt: str) -> None:
+    if fmt == output.JSON:
+        items = [doc for doc in yaml.safe_load_all(manifest) if doc]
+        manifest = json.dumps({"apiVersion": "v1", "kind": "List", "items": items}, indent=2)
+        manifest += "\n"
+    sys.stdout.write(manifest)
+
+
+def run_install(args: argparse.Namespace) -> int:
+    from weft_cli.install import identity, render  # the operator's CA code: loaded when used
+
+    if args.crds:
+        _write(render.crds_only(), args.output)
+        return 0
+    resolved = values.resolve(args.ha, [*_file_settings(args.file_settings), *args.settings])
+    mesh_identity = identity.from_values(resolved, datetime.datetime.now(datetime.UTC))
+    _write(render.install(args.weft_namespace, resolved, mesh_identity), args.output)
+    if mesh_identity.generated:
+        output.stderr().print(
+            "generated a trust anchor and an issuer for the mesh; the output holds the "
+            "issuer's key: keep it secret",
+        )
+    return 0
+
+
+def run_uninstall(args: argparse.Namespace) -> int:
+    from weft_cli.install import render
+
+    _write(render.uninstall(args.weft_namespace, values.defaults(), args.include_crds), args.output)
+    if not args.include_crds:
+        output.stderr().print(
+            "the CRDs and your resources stay; afterwards switch TrafficSplit, HTTPRouteGroup "
+            "and TrafficTarget back from the removed conversion webhook with: "
+            "weft install --crds | kubectl apply -f -"
+        )
+    return 0

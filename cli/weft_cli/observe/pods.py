@@ -1,0 +1,82 @@
+"""What the CLI needs to know of a pod: where it belongs, whether it is meshed, and how
+to reach its proxy. Pure: built from the API's JSON or from a proxies file."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from weft_api import mesh
+
+_POD_TEMPLATE_HASH_LABEL = "pod-template-hash"
+
+
+@dataclass(frozen=True)
+class PodInfo:
+    namespace: str
+    name: str
+    workload_kind: str = ""  # deployment, statefulset, daemonset, job, ...; "" when none
+    workload: str = ""
+    service_account: str = "default"
+    proxy_version: str | None = None  # None: not meshed
+    ip: str = ""
+    phase: str = ""
+    proxy_ready: bool = False
+    # Set when the proxy is reached directly rather than through the API server.
+    admin_address: str = ""
+    tap_address: str = ""
+
+    @property
+    def meshed(self) -> bool:
+        return self.proxy_version is not None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def labels(self) -> dict[str, str]:
+        """The labels Prometheus adds to a pod's series when it scrapes (Linkerd's
+        scrape configuration): the same aggregation reads scrapes and Prometheus."""
+        labels = {"namespace": self.namespace, "pod": self.name}
+        if self.workload_kind:
+            labels[self.workload_kind] = self.workload
+        return labels
+
+
+def _owning_workload(metadata: Mapping[str, Any]) -> tuple[str, str]:
+    owners = metadata.get("ownerReferences") or []
+    owner = next((ref for ref in owners if ref.get("controller")), owners[0] if owners else None)
+    if owner is None:
+        return "", ""
+    if owner["kind"] == "ReplicaSet":
+        # A Deployment names its ReplicaSets `<deployment>-<pod-template-hash>`.
+        template_hash = (metadata.get("labels") or {}).get(_POD_TEMPLATE_HASH_LABEL)
+        if template_hash and owner["name"].endswith(f"-{template_hash}"):
+            return "deployment", owner["name"].removesuffix(f"-{template_hash}")
+    return str(owner["kind"]).lower(), str(owner["name"])
+
+
+def _proxy_ready(status: Mapping[str, Any]) -> bool:
+    # A native sidecar reports among the init containers; a classic one among the rest.
+    statuses = [
+        *(status.get("initContainerStatuses") or []),
+        *(status.get("containerStatuses") or []),
+    ]
+    return any(s.get("name") == mesh.PROXY_CONTAINER and s.get("ready") for s in statuses)
+
+
+def from_api(pod: Mapping[str, Any]) -> PodInfo:
+    metadata, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
+    kind, workload = _owning_workload(metadata)
+    return PodInfo(
+        namespace=metadata["namespace"],
+        name=metadata["name"],
+        workload_kind=kind,
+        workload=workload,
+        service_account=spec.get("serviceAccountName") or "default",
+        proxy_version=(metadata.get("annotations") or {}).get(mesh.PROXY_VERSION_ANNOTATION),
+        ip=status.get("podIP") or "",
+        phase=status.get("phase") or "",
+        proxy_ready=_proxy_ready(status),
+    )

@@ -1,0 +1,83 @@
+"""`weft routes` and `weft stat sp`: traffic to a Service by ServiceProfile route, as
+its clients' proxies saw it (the `rt_route` label; `[DEFAULT]` matched no route)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from weft_cli.observe.golden import Figures, Golden, addressed_to, golden, service_hosts
+from weft_cli.observe.window import Series, Window
+
+DEFAULT_ROUTE = "[DEFAULT]"
+
+
+@dataclass(frozen=True)
+class Profile:
+    namespace: str
+    name: str  # <service>.<namespace>.svc.<cluster domain>
+    service: str
+    cluster_domain: str
+    routes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RouteRow:
+    namespace: str
+    service: str
+    route: str
+    figures: Figures
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "namespace": self.namespace,
+            "service": self.service,
+            "route": self.route,
+            **self.figures.as_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class ProfileRow:
+    namespace: str
+    name: str
+    service: str
+    routes: int
+    figures: Figures
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "namespace": self.namespace,
+            "serviceprofile": self.name,
+            "service": self.service,
+            "routes": self.routes,
+            **self.figures.as_dict(),
+        }
+
+
+def _addressed(profile: Profile, window: Window) -> Iterator[Series]:
+    hosts = service_hosts(profile.service, profile.namespace, profile.cluster_domain)
+    return (s for s in window.series if addressed_to(s, hosts, profile.namespace))
+
+
+def route_stats(profile: Profile, window: Window) -> list[RouteRow]:
+    """Every declared route, traffic or not; `[DEFAULT]` when requests matched none."""
+    by_route = {route: Golden() for route in profile.routes}
+    for series in _addressed(profile, window):
+        route = series.labels.get("rt_route") or DEFAULT_ROUTE
+        by_route.setdefault(route, Golden()).add(series)
+    return [
+        RouteRow(profile.namespace, profile.service, route, golden.figures(window.seconds))
+        for route, golden in by_route.items()
+    ]
+
+
+def profile_stats(profile: Profile, window: Window) -> ProfileRow:
+    return ProfileRow(
+        profile.namespace,
+        profile.name,
+        profile.service,
+        len(profile.routes),
+        golden(_addressed(profile, window)).figures(window.seconds),
+    )
