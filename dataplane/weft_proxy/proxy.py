@@ -48,7 +48,7 @@ class Proxy:
         self.outbound_http1 = OutboundHttp1(self.outbound_state, self.metrics)
         self.outbound_http2 = OutboundHttp2(self.outbound_state, self.metrics)
         self.outbound_tcp = OutboundTcp(self.outbound_state, self.metrics)
-        self.inbound = Inbound(self.metrics, clock)
+        self.inbound = Inbound(self.metrics, clock, self.outbound_state.tap)
         self.inbound_http2 = InboundHttp2(self.inbound)
         self.h2_sessions: set[ServerSession] = set()  # GOAWAY'd on shutdown
         # Without iptables (a test connecting straight to 4143) there is no original

@@ -79,7 +79,7 @@ async def test_one_replica_leads_and_the_other_takes_over_when_it_dies(
             found = await lease_holder(api)
             return found is not None and found.endswith(f"-{second.pid}")
 
-        await eventually(second_leads, "the standby to take the Lease", within=45)
+        await eventually(second_leads, "the standby to take the Lease", within=90)
         await eventually(lambda: accepted(api, namespace, "two"), "the new leader to accept it")
     finally:
         for record in (first, second):

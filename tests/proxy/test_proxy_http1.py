@@ -23,6 +23,7 @@ from weft_api.config import (
     ServerKind,
 )
 from weft_proxy.proxy import Proxy
+from weft_proxy.tap.hub import TapFilter
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -330,3 +331,25 @@ async def test_ready_only_after_the_first_config(
     proxy.proxy.apply(config())
     async with http.get(f"{proxy.admin}/ready") as response:
         assert response.status == 200
+
+
+async def test_the_matched_route_labels_metrics_and_inbound_requests_reach_tap(
+    backends: Backends, start_proxy: Any, http: aiohttp.ClientSession
+) -> None:
+    port = await backends.start("books")
+    route = Route("GET /books/{id}", RequestMatch(path_regex="^(?:/books/[^/]+)$"))
+    proxy = await start_proxy(
+        config(books(backend("books", 1, [port]), routes=(route,)), inbound=(allow_all(port),)),
+        inbound_fallback_port=port,
+    )
+    async with http.get(f"{proxy.outbound}/books/7") as response:
+        assert response.status == 200
+    async with http.get(f"{proxy.admin}/metrics") as response:
+        text = await response.text()
+    assert 'rt_route="GET /books/{id}"' in text
+    watcher = proxy.proxy.tap.watch(TapFilter(direction="inbound"))
+    async with http.get(f"{proxy.inbound}/books/8?x=1") as response:
+        assert response.status == 200
+    event, dropped = await asyncio.wait_for(watcher.next(), timeout=5)
+    assert (event.method, event.path, event.status, dropped) == ("GET", "/books/8", 200, 0)
+    assert event.destination == f"127.0.0.1:{port}"

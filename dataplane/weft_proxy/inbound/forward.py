@@ -4,6 +4,7 @@ server policy, then forward it to the application on the pod's loopback."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 from weft_api.config import ProxyConfig
 from weft_proxy.errors import error_response
@@ -16,6 +17,7 @@ from weft_proxy.policies.classify import classify_response
 from weft_proxy.policies.clock import Clock
 from weft_proxy.policies.request_match import RequestHead as MatchableRequest
 from weft_proxy.protocols.http1 import RequestHead
+from weft_proxy.tap.hub import TapEvent, TapHub
 
 APP_HOST = "127.0.0.1"
 
@@ -41,9 +43,10 @@ def _target(verdict: Verdict, client: Client, port: int, authority: str = "") ->
 
 
 class Inbound:
-    def __init__(self, metrics: ProxyMetrics, clock: Clock) -> None:
+    def __init__(self, metrics: ProxyMetrics, clock: Clock, tap: TapHub | None = None) -> None:
         self.metrics = metrics
         self.clock = clock
+        self.tap = tap or TapHub()
         self.policy: InboundPolicy | None = None
         self._pools: dict[int, Http1Pool] = {}
         self._targets: dict[tuple[object, ...], Target] = {}
@@ -122,8 +125,35 @@ class Inbound:
         latency_ms = (self.clock() - started) * 1000
         classification = classify_response((), response.status)
         self.metrics.response(target, response.status, classification.value, latency_ms)
+        if self.tap.watched:
+            self._tap(head, response.status, latency_ms, client, port, authority)
         pool.release(connection, await connection.relay_response(response, writer, head.method))
         return head.keep_alive
+
+    def _tap(
+        self,
+        head: RequestHead,
+        status: int,
+        latency_ms: float,
+        client: Client,
+        port: int,
+        authority: str,
+    ) -> None:
+        self.tap.publish(
+            TapEvent(
+                direction="inbound",
+                method=head.method,
+                authority=authority,
+                path=head.target.split(b"?", 1)[0].decode("latin-1"),
+                status=status,
+                latency_ms=latency_ms,
+                tls=client.tls,
+                source=str(client.address),
+                source_identity=client.identity or "",
+                destination=f"{APP_HOST}:{port}",
+                timestamp=time.time(),
+            )
+        )
 
     async def tcp(
         self,

@@ -211,7 +211,8 @@ async def _attempts(
         key = group.pick()
         if key is None:
             raise ProxyError(503, "every endpoint is failing; it will be probed again shortly")
-        target = group.target(key, plan.authority, state.service)
+        route = plan.route.name if plan.route is not None else ""
+        target = group.target(key, plan.authority, state.service, route)
         metrics.request(target)
         group.accrual.on_dispatch(key)
         in_flight = group.balancer.start(key)

@@ -26,11 +26,14 @@ DISCOVERY_TIMEOUT_S = 3.0
 MAX_TARGETS = 1024
 
 
-def endpoint_target(service: OutboundService, authority: str, endpoint: Endpoint) -> Target:
+def endpoint_target(
+    service: OutboundService, authority: str, endpoint: Endpoint, route: str = ""
+) -> Target:
     labels = dict(endpoint.labels)
     labels.update(
         direction="outbound",
         authority=authority,
+        rt_route=route,  # the ServiceProfile route matched, for `weft routes`
         target_addr=f"{endpoint.address}:{endpoint.port}",
         server_id=endpoint.identity or "",
         tls="no_identity",
@@ -50,7 +53,7 @@ class EndpointGroup:
         self.endpoints: dict[EndpointKey, Endpoint] = {}
         self._pools: dict[EndpointKey, Http1Pool] = {}
         self._h2_pools: dict[EndpointKey, Http2Pool] = {}  # one connection per endpoint
-        self._targets: dict[tuple[EndpointKey, str], Target] = {}
+        self._targets: dict[tuple[EndpointKey, str, str], Target] = {}
 
     def update(self, endpoints: Iterable[Endpoint]) -> None:
         self.endpoints = {(e.address, e.port): e for e in endpoints}
@@ -69,13 +72,15 @@ class EndpointGroup:
             pool = self._pools[key] = Http1Pool(*key)
         return pool
 
-    def target(self, key: EndpointKey, authority: str, service: OutboundService) -> Target:
+    def target(
+        self, key: EndpointKey, authority: str, service: OutboundService, route: str = ""
+    ) -> Target:
         """The metric labels of requests to endpoint `key` under `authority`."""
-        found = self._targets.get((key, authority))
+        found = self._targets.get((key, authority, route))
         if found is None:
-            found = endpoint_target(service, authority, self.endpoints[key])
+            found = endpoint_target(service, authority, self.endpoints[key], route)
             if len(self._targets) < MAX_TARGETS:  # authorities are client-chosen: bound them
-                self._targets[(key, authority)] = found
+                self._targets[(key, authority, route)] = found
         return found
 
     def h2_pool(self, key: EndpointKey) -> Http2Pool:
