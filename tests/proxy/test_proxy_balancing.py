@@ -98,8 +98,11 @@ async def test_a_failing_endpoint_is_ejected_probed_and_restored(
 
     await burst(60)  # 7 consecutive failures eject the flaky endpoint
     before = hits["flaky"]
-    assert (await burst(30)) == [200] * 30  # ejected: every request goes to the steady one
-    assert hits["flaky"] == before
+    statuses = await burst(30)
+    # Ejected: it would get half the traffic; now at most a probe or two when a backoff
+    # (1 s, then doubling) ran out on a slow machine, each failing and re-ejecting it.
+    assert statuses.count(500) <= 2
+    assert hits["flaky"] - before <= 2
     failing["now"] = False
     await asyncio.sleep(2.5)  # past the first backoff (1 s, with jitter)
     # Concurrent load: with requests pending on the steady endpoint, P2C spreads them.
