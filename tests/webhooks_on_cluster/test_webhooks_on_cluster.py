@@ -1,8 +1,8 @@
 """The webhooks on the real local cluster: the real API server calls them over HTTPS.
 
 They run as `weft demo` runs them: a process on loopback, with its ServiceAccount's
-token and the shipped RBAC, registered by `local_install.start_webhooks`. Pods stay
-Pending (no node agent yet): the tests read the Pod specs the API server stored.
+token and the shipped RBAC, registered by `local_install.start_webhooks`. The tests
+read the Pod specs the API server stored: what admission decided.
 """
 
 from __future__ import annotations
