@@ -171,7 +171,8 @@ async def test_top_counts_the_busiest_paths(tapped: list[TappedProxy], tmp_path:
         "shop/books",
         1.0,
     )
-    assert busiest["count"] == 2 * failing["count"]
+    # Two /books per /fail in every batch; the window may end mid-batch, once per proxy.
+    assert 2 * failing["count"] <= busiest["count"] <= 2 * failing["count"] + 2 * len(tapped)
     assert (failing["path"], failing["success"]) == ("/fail", 0.0)
 
 
