@@ -15,12 +15,12 @@ from weft_proxy.protocols.http1 import (
     RequestHead,
     ResponseHead,
     ResponseReader,
-    Upgraded,
     body_framing,
     chunk,
     forwarded_headers,
     request_head_bytes,
     response_head_bytes,
+    tunnel_bytes,
 )
 
 READ_SIZE = 64 * 1024
@@ -124,11 +124,7 @@ class UpstreamConnection:
 
     def tunnel_bytes(self) -> bytes:
         """After a 101: whatever followed its head, for the tunnel."""
-        held = b"".join(
-            e.rest if isinstance(e, Upgraded) else e.data
-            for e in self._events
-            if isinstance(e, Upgraded | Body)
-        )
+        held = tunnel_bytes(self._events)
         self._events.clear()
         return held
 

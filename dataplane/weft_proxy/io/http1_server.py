@@ -15,7 +15,7 @@ from weft_proxy.protocols.http1 import (
     ProtocolError,
     RequestHead,
     RequestReader,
-    Upgraded,
+    tunnel_bytes,
 )
 
 READ_SIZE = 64 * 1024
@@ -55,11 +55,7 @@ class ClientStream:
 
     def tunnel_bytes(self) -> bytes:
         """After an upgrade: whatever the parser still held for the tunnel."""
-        held = b"".join(
-            e.rest if isinstance(e, Upgraded) else e.data
-            for e in self._events
-            if isinstance(e, Upgraded | Body)
-        )
+        held = tunnel_bytes(self._events)
         self._events.clear()
         return held
 

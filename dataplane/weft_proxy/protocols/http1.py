@@ -10,6 +10,7 @@ server should answer with.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -91,6 +92,15 @@ class ProtocolError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+def tunnel_bytes(events: Iterable[Event]) -> bytes:
+    """After a protocol switch: the bytes parsed events still hold, for the tunnel."""
+    return b"".join(
+        e.rest if isinstance(e, Upgraded) else e.data
+        for e in events
+        if isinstance(e, Upgraded | Body)
+    )
 
 
 def find_header(headers: Headers, name: bytes) -> bytes | None:
