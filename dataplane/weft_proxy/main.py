@@ -34,6 +34,7 @@ from weft_api.proto import tap_pb2_grpc
 from weft_proxy.config_client.assembler import ProxySnapshot
 from weft_proxy.config_client.client import ConfigClient
 from weft_proxy.identity.certifier import Certifier
+from weft_proxy.io.accept import SocketServer
 from weft_proxy.proxy import Proxy
 from weft_proxy.tap.service import TapService
 
@@ -61,6 +62,10 @@ class Settings:
     outbound: tuple[str, int]
     admin: tuple[str, int]
     tap: tuple[str, int]
+
+    @property
+    def has_identity(self) -> bool:
+        return bool(self.identity_addr and self.token_file and self.trust_anchors_pem)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -90,9 +95,11 @@ class Settings:
 
 
 def _certifier(settings: Settings, proxy: Proxy) -> Certifier | None:
-    if not (settings.identity_addr and settings.token_file and settings.trust_anchors_pem):
-        log.warning("no identity settings: meshed traffic will not be encrypted")
+    if not settings.has_identity:
+        log.warning("no identity settings: this proxy can reach no meshed pod (mTLS only)")
         return None
+    assert settings.identity_addr
+    assert settings.token_file
     me = settings.identity
     certifier = Certifier(
         identity=identity_name(me.service_account, me.namespace, settings.trust_domain),
@@ -108,9 +115,9 @@ def _certifier(settings: Settings, proxy: Proxy) -> Certifier | None:
 
 
 async def run(settings: Settings) -> None:
-    proxy = Proxy(settings.identity.namespace)
-    listeners = [
-        await asyncio.start_server(proxy.on_inbound, *settings.inbound),
+    proxy = Proxy(settings.identity.namespace, requires_identity=settings.has_identity)
+    listeners: list[asyncio.Server | SocketServer] = [
+        await SocketServer.start(proxy.on_inbound, *settings.inbound),
         await asyncio.start_server(proxy.on_outbound, *settings.outbound),
         await asyncio.start_server(proxy.admin.serve, *settings.admin),
     ]

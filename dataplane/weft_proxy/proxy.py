@@ -5,20 +5,32 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import random
+import socket
 import time
 from collections.abc import Awaitable, Callable
 
+from weft_api import mesh
 from weft_api.config import Protocol as ConfigProtocol
 from weft_api.config import ProxyConfig
 from weft_proxy.admin import Admin
-from weft_proxy.identity.credentials import Credentials
+from weft_proxy.identity.credentials import (
+    ALPN_H2,
+    ALPN_HTTP1,
+    ALPN_OPAQUE,
+    Credentials,
+    MeshTls,
+    peer_identity,
+)
 from weft_proxy.inbound.forward import Inbound
 from weft_proxy.inbound.http2 import InboundHttp2
+from weft_proxy.io.accept import SocketServer, open_accepted
+from weft_proxy.io.connect import CONNECT_TIMEOUT_S, describe
 from weft_proxy.io.http1_server import serve_http1
 from weft_proxy.io.http2_server import ServerSession, serve_http2
 from weft_proxy.io.original_dst import original_destination
-from weft_proxy.io.peek import detect_protocol
+from weft_proxy.io.peek import detect_protocol, peek_protocol
 from weft_proxy.metrics import ProxyMetrics
 from weft_proxy.outbound.http1 import OutboundHttp1
 from weft_proxy.outbound.http2 import OutboundHttp2
@@ -28,8 +40,14 @@ from weft_proxy.policies.authorize import Client, InboundPolicy
 from weft_proxy.policies.clock import Clock
 from weft_proxy.policies.routes import RouteTable
 from weft_proxy.policies.split import BackendSplit
+from weft_proxy.protocols import transport_header
 from weft_proxy.protocols.detect import Protocol
 from weft_proxy.tap.hub import TapHub
+
+log = logging.getLogger(__name__)
+PROXY_PORTS = frozenset(
+    (mesh.PROXY_INBOUND_PORT, mesh.PROXY_OUTBOUND_PORT, mesh.PROXY_ADMIN_PORT, mesh.PROXY_TAP_PORT)
+)
 
 
 class Proxy:
@@ -41,6 +59,7 @@ class Proxy:
         rng: random.Random | None = None,
         metrics: ProxyMetrics | None = None,
         inbound_fallback_port: int | None = None,
+        requires_identity: bool = False,
     ) -> None:
         self.metrics = metrics or ProxyMetrics()
         self.rng = rng or random.Random()
@@ -56,8 +75,10 @@ class Proxy:
         self.inbound_fallback_port = inbound_fallback_port
         self.config: ProxyConfig | None = None
         self.credentials: Credentials | None = None
+        self.tls: MeshTls | None = None
+        self.requires_identity = requires_identity
         self.stopping = asyncio.Event()
-        self.admin = Admin(self.metrics, lambda: self.config is not None, self.shutdown)
+        self.admin = Admin(self.metrics, self._ready, self.shutdown)
 
     @property
     def tap(self) -> TapHub:
@@ -72,8 +93,14 @@ class Proxy:
         self.outbound_state.discover = subscribe
 
     def use_credentials(self, credentials: Credentials) -> None:
-        """The current leaf from the identity service (renewed before expiry)."""
+        """The current leaf from the identity service (renewed before expiry) and trust
+        bundle: new connections, both ways, use them; open ones keep theirs."""
         self.credentials = credentials
+        self.tls = self.outbound_state.connector.tls = MeshTls.of(credentials)
+
+    def _ready(self) -> bool:
+        """Config applied, and a certificate if the proxy is to have one."""
+        return self.config is not None and (self.tls is not None or not self.requires_identity)
 
     def apply(self, config: ProxyConfig) -> None:
         """Switch to `config`, or raise ValueError (and keep the current one) if invalid."""
@@ -126,22 +153,80 @@ class Proxy:
         else:
             writer.close()
 
-    async def on_inbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        destination = original_destination(writer.get_extra_info("socket"))
+    async def on_inbound(self, sock: socket.socket) -> None:
+        destination = original_destination(sock)
+        # None: a meshed client's opaque TCP to this port (its header names the port),
+        # or no interception at all.
         port = destination[1] if destination else self.inbound_fallback_port
-        if port is None:
-            writer.close()
+        address = sock.getpeername()[0]
+        if port is not None and self._opaque_inbound(port):
+            reader, writer = await open_accepted(sock)
+            await self.inbound.tcp(reader, writer, b"", Client.of(address), port)
             return
-        peer = writer.get_extra_info("peername")
-        client = Client.of(peer[0])  # plain text until mTLS terminates here
-        if self._opaque_inbound(port):
+        detected = await peek_protocol(sock)
+        tls = self.tls
+        if detected.protocol is Protocol.TLS and tls is not None and detected.sni == tls.identity:
+            await self._terminate_tls(sock, address, port, tls)
+        elif port is None:
+            sock.close()
+        else:  # anything else, TLS for another name included, goes on as it came
+            reader, writer = await open_accepted(sock)
+            await self._serve_inbound(reader, writer, detected.protocol, Client.of(address), port)
+
+    async def _terminate_tls(
+        self, sock: socket.socket, address: str, port: int | None, tls: MeshTls
+    ) -> None:
+        """Mesh TLS addressed to this pod's identity: terminate it, learn the client's
+        identity, and serve what ALPN says it carries."""
+        try:
+            reader, writer = await open_accepted(sock, tls.server)
+        except (OSError, TimeoutError) as error:  # ssl.SSLError included
+            log.warning("refused mTLS from %s: %s", address, describe(error))
+            return
+        ssl_object = writer.get_extra_info("ssl_object")
+        client = Client.of(address, tls=True, identity=peer_identity(ssl_object))
+        alpn = ssl_object.selected_alpn_protocol()
+        if alpn == ALPN_OPAQUE:
+            port = await self._transport_header(reader, address)
+            if port is None:
+                writer.transport.abort()
+                return
             await self.inbound.tcp(reader, writer, b"", client, port)
-            return
-        detected, first = await detect_protocol(reader)
-        if detected.protocol is Protocol.HTTP1:
+        elif port is None:
+            writer.transport.abort()
+        elif alpn in (ALPN_H2, ALPN_HTTP1):
+            protocol = Protocol.HTTP2 if alpn == ALPN_H2 else Protocol.HTTP1
+            await self._serve_inbound(reader, writer, protocol, client, port)
+        else:
+            detected, first = await detect_protocol(reader)
+            await self._serve_inbound(reader, writer, detected.protocol, client, port, first)
+
+    async def _transport_header(self, reader: asyncio.StreamReader, address: str) -> int | None:
+        """The application port a meshed client's opaque TCP is for (None: refused)."""
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                port = transport_header.decode(await reader.readexactly(transport_header.SIZE))
+        except (transport_header.BadHeader, OSError, EOFError, TimeoutError) as error:
+            log.warning("opaque mTLS from %s without a valid header: %s", address, describe(error))
+            return None
+        if port in PROXY_PORTS:  # the proxy's own listeners: a loop, not a target
+            log.warning("opaque mTLS from %s names proxy port %d", address, port)
+            return None
+        return port
+
+    async def _serve_inbound(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        protocol: Protocol,
+        client: Client,
+        port: int,
+        first: bytes = b"",
+    ) -> None:
+        if protocol is Protocol.HTTP1:
             handle = functools.partial(self.inbound.http1, client=client, port=port)
             await serve_http1(reader, writer, first, handle)
-        elif detected.protocol is Protocol.HTTP2:
+        elif protocol is Protocol.HTTP2:
             handle2 = functools.partial(self.inbound_http2.handle, client=client, port=port)
             await serve_http2(reader, writer, first, handle2, self.h2_sessions)
         else:
@@ -149,9 +234,9 @@ class Proxy:
 
     async def listen(
         self, host: str, inbound_port: int, outbound_port: int, admin_port: int
-    ) -> list[asyncio.Server]:
+    ) -> list[asyncio.Server | SocketServer]:
         return [
-            await asyncio.start_server(self.on_inbound, host, inbound_port),
+            await SocketServer.start(self.on_inbound, host, inbound_port),
             await asyncio.start_server(self.on_outbound, host, outbound_port),
             await asyncio.start_server(self.admin.serve, host, admin_port),
         ]

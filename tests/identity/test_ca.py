@@ -84,3 +84,12 @@ def test_a_leaf_never_outlives_its_issuer() -> None:
         issuer, certificate_request(new_key(), IDENTITY, SPIFFE), IDENTITY, SPIFFE, late
     )
     assert leaf.not_valid_after_utc == issuer.cert.not_valid_after_utc
+
+
+def test_an_issuer_names_the_key_of_its_anchor_so_rotation_can_tell_anchors_apart() -> None:
+    """During a rotation two anchors share a subject; verifiers pick by key identifier."""
+    anchor = new_trust_anchor("cluster.local", NOW)
+    issuer = new_issuer(anchor, "cluster.local", NOW)
+    authority = issuer.cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)
+    subject = anchor.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+    assert authority.value.key_identifier == subject.value.digest

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
@@ -182,3 +183,17 @@ async def test_the_operator_process_generates_the_issuer_and_certifies(
         assert credentials.identity == identity_name("books", namespace)
     finally:
         processes.stop(operator, Path(cluster.state_dir))
+
+
+async def test_a_renewal_brings_the_current_trust_bundle(mesh: Mesh, tmp_path: Path) -> None:
+    """A proxy started with last rotation's bundle (an extra, retired anchor) trusts
+    only the current one after certifying: rotations reach running proxies."""
+    from weft_operator.identity.ca import new_trust_anchor
+
+    retired = new_trust_anchor("cluster.local", datetime.datetime.now(datetime.UTC))
+    retired_pem = retired.cert.public_bytes(serialization.Encoding.PEM)
+    certifier = await mesh.certifier(tmp_path, "books")
+    certifier.trust_roots_pem = mesh.roots + retired_pem
+    credentials = await certifier.certify()
+    assert credentials.trust_roots_pem == mesh.roots
+    assert certifier.trust_roots_pem == mesh.roots

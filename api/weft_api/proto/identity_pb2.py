@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dweft_api/proto/identity.proto\x12\x10weft.identity.v1\"V\n\x0e\x43\x65rtifyRequest\x12\x10\n\x08identity\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12#\n\x1b\x63\x65rtificate_signing_request\x18\x03 \x01(\x0c\"c\n\x0f\x43\x65rtifyResponse\x12\x18\n\x10leaf_certificate\x18\x01 \x01(\x0c\x12!\n\x19intermediate_certificates\x18\x02 \x03(\x0c\x12\x13\n\x0bvalid_until\x18\x03 \x01(\x03\x32Z\n\x08Identity\x12N\n\x07\x43\x65rtify\x12 .weft.identity.v1.CertifyRequest\x1a!.weft.identity.v1.CertifyResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dweft_api/proto/identity.proto\x12\x10weft.identity.v1\"V\n\x0e\x43\x65rtifyRequest\x12\x10\n\x08identity\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12#\n\x1b\x63\x65rtificate_signing_request\x18\x03 \x01(\x0c\"~\n\x0f\x43\x65rtifyResponse\x12\x18\n\x10leaf_certificate\x18\x01 \x01(\x0c\x12!\n\x19intermediate_certificates\x18\x02 \x03(\x0c\x12\x13\n\x0bvalid_until\x18\x03 \x01(\x03\x12\x19\n\x11trust_anchors_pem\x18\x04 \x01(\t2Z\n\x08Identity\x12N\n\x07\x43\x65rtify\x12 .weft.identity.v1.CertifyRequest\x1a!.weft.identity.v1.CertifyResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,7 +34,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CERTIFYREQUEST']._serialized_start=51
   _globals['_CERTIFYREQUEST']._serialized_end=137
   _globals['_CERTIFYRESPONSE']._serialized_start=139
-  _globals['_CERTIFYRESPONSE']._serialized_end=238
-  _globals['_IDENTITY']._serialized_start=240
-  _globals['_IDENTITY']._serialized_end=330
+  _globals['_CERTIFYRESPONSE']._serialized_end=265
+  _globals['_IDENTITY']._serialized_start=267
+  _globals['_IDENTITY']._serialized_end=357
 # @@protoc_insertion_point(module_scope)

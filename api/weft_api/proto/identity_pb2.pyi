@@ -59,10 +59,16 @@ class CertifyResponse(_message.Message):
     LEAF_CERTIFICATE_FIELD_NUMBER: _builtins.int
     INTERMEDIATE_CERTIFICATES_FIELD_NUMBER: _builtins.int
     VALID_UNTIL_FIELD_NUMBER: _builtins.int
+    TRUST_ANCHORS_PEM_FIELD_NUMBER: _builtins.int
     leaf_certificate: _builtins.bytes
     """DER."""
     valid_until: _builtins.int
     """Seconds since the epoch."""
+    trust_anchors_pem: _builtins.str
+    """PEM: the mesh's trust bundle now. The proxy verifies peers against it from then
+    on, so a trust-anchor rotation reaches running proxies at their next renewal
+    (they learn it over the channel they verified with the bundle they had).
+    """
     @_builtins.property
     def intermediate_certificates(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
         """DER, leaf's issuer first: the chain the proxy presents after its leaf."""
@@ -73,10 +79,11 @@ class CertifyResponse(_message.Message):
         leaf_certificate: _builtins.bytes = ...,
         intermediate_certificates: _abc.Iterable[_builtins.bytes] | None = ...,
         valid_until: _builtins.int = ...,
+        trust_anchors_pem: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["intermediate_certificates", b"intermediate_certificates", "leaf_certificate", b"leaf_certificate", "valid_until", b"valid_until"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["intermediate_certificates", b"intermediate_certificates", "leaf_certificate", b"leaf_certificate", "trust_anchors_pem", b"trust_anchors_pem", "valid_until", b"valid_until"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -85,6 +85,8 @@ class Certifier:
         if leaf.public_key() != key.public_key():
             raise CertifyFailed("the identity service returned a leaf for another key")
         chain = tuple(map(x509.load_der_x509_certificate, response.intermediate_certificates))
+        if response.trust_anchors_pem:  # a rotation reaches us at renewal
+            self.trust_roots_pem = response.trust_anchors_pem.encode()
         return Credentials(self.identity, key, leaf, chain, self.trust_roots_pem)
 
     def _renew_in(self, credentials: Credentials) -> float:

@@ -14,7 +14,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-ALPN = ["h2", "http/1.1"]
+# What a meshed connection carries, named by ALPN so that the inbound proxy skips
+# detection: HTTP/2 (HTTP/1 is upgraded to it between proxies), HTTP/1 where it cannot
+# be (Upgrade, WebSocket), or opaque bytes.
+ALPN_H2 = "h2"
+ALPN_HTTP1 = "http/1.1"
+ALPN_OPAQUE = "weft.opaque"
+ALPN = (ALPN_H2, ALPN_HTTP1, ALPN_OPAQUE)
 
 
 @dataclass(frozen=True)
@@ -36,7 +42,7 @@ class Credentials:
         )
         return b"".join(cert.public_bytes(pem) for cert in (self.leaf, *self.chain)) + key
 
-    def _load(self, context: ssl.SSLContext) -> ssl.SSLContext:
+    def _load(self, context: ssl.SSLContext, alpn: tuple[str, ...]) -> ssl.SSLContext:
         fd = os.memfd_create("weft-identity", os.MFD_CLOEXEC)
         try:
             os.write(fd, self._chain_pem())
@@ -45,22 +51,37 @@ class Credentials:
             os.close(fd)
         context.load_verify_locations(cadata=self.trust_roots_pem.decode())
         context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.set_alpn_protocols(ALPN)
+        context.set_alpn_protocols(list(alpn))
         return context
 
     def server_context(self) -> ssl.SSLContext:
         """Terminates meshed TLS: presents our identity, learns the client's if it has one."""
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.verify_mode = ssl.CERT_OPTIONAL
-        return self._load(context)
+        return self._load(context, ALPN)
 
-    def client_context(self) -> ssl.SSLContext:
-        """Originates meshed TLS: the peer must prove the identity discovery names
-        (`server_hostname=<identity>`, checked against its DNS SAN)."""
+    def client_context(self, alpn: str = ALPN_H2) -> ssl.SSLContext:
+        """Originates meshed TLS carrying `alpn`: the peer must prove the identity
+        discovery names (`server_hostname=<identity>`, checked against its DNS SAN)."""
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = True
         context.verify_mode = ssl.CERT_REQUIRED
-        return self._load(context)
+        return self._load(context, (alpn,))
+
+
+@dataclass(frozen=True)
+class MeshTls:
+    """The TLS contexts of one set of credentials, built once per renewal: connections
+    opened since use them, those already open keep theirs."""
+
+    identity: str
+    server: ssl.SSLContext
+    clients: dict[str, ssl.SSLContext]  # by ALPN protocol
+
+    @classmethod
+    def of(cls, credentials: Credentials) -> MeshTls:
+        clients = {alpn: credentials.client_context(alpn) for alpn in ALPN}
+        return cls(credentials.identity, credentials.server_context(), clients)
 
 
 def peer_identity(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> str | None:

@@ -8,9 +8,10 @@ import time
 
 from weft_api.config import ProxyConfig
 from weft_proxy.errors import error_response
+from weft_proxy.io.connect import CONNECT_TIMEOUT_S
 from weft_proxy.io.http1_client import Http1Pool
 from weft_proxy.io.http1_server import ClientStream
-from weft_proxy.io.tcp import CONNECT_TIMEOUT_S, forward_counted, reset
+from weft_proxy.io.tcp import forward_counted, reset
 from weft_proxy.metrics import ProxyMetrics, Target
 from weft_proxy.policies.authorize import Client, InboundPolicy, Verdict
 from weft_proxy.policies.classify import classify_response

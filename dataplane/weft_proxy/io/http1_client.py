@@ -7,6 +7,7 @@ import contextlib
 from collections import deque
 from collections.abc import AsyncIterator
 
+from weft_proxy.io.connect import CONNECT_TIMEOUT_S, Opener, plain
 from weft_proxy.protocols.http1 import (
     LAST_CHUNK,
     Body,
@@ -24,7 +25,6 @@ from weft_proxy.protocols.http1 import (
 )
 
 READ_SIZE = 64 * 1024
-CONNECT_TIMEOUT_S = 1.0
 
 
 class UpstreamConnection:
@@ -143,10 +143,13 @@ def _close_delimited(head: ResponseHead) -> bool:
 class Http1Pool:
     """Idle keep-alive connections to one endpoint, reused most-recent first."""
 
-    def __init__(self, host: str, port: int, max_idle: int = 32) -> None:
+    def __init__(
+        self, host: str, port: int, max_idle: int = 32, opener: Opener | None = None
+    ) -> None:
         self.host = host
         self.port = port
         self.max_idle = max_idle
+        self._open = opener or plain(host, port)
         self._idle: list[UpstreamConnection] = []
 
     async def acquire(self) -> UpstreamConnection:
@@ -156,7 +159,7 @@ class Http1Pool:
                 return connection
             connection.close()
         async with asyncio.timeout(CONNECT_TIMEOUT_S):
-            reader, writer = await asyncio.open_connection(self.host, self.port)
+            reader, writer = await self._open()
         return UpstreamConnection(reader, writer)
 
     def release(self, connection: UpstreamConnection, reusable: bool) -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
+from weft_proxy.io.connect import CONNECT_TIMEOUT_S, Opener, plain
 from weft_proxy.io.http2_session import Session, Stream, StreamReset
 from weft_proxy.protocols.http2 import Connection, ErrorCode, Headers
-
-CONNECT_TIMEOUT_S = 1.0
 
 
 class ClientSession(Session):
@@ -68,9 +67,10 @@ class Http2Pool:
     """The connection to one endpoint. One that went away (GOAWAY, or closed) finishes
     its streams on its own while new streams go to a new connection."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, opener: Opener | None = None) -> None:
         self.host = host
         self.port = port
+        self._open = opener or plain(host, port)
         self._session: ClientSession | None = None
         self._connecting = asyncio.Lock()
 
@@ -87,7 +87,7 @@ class Http2Pool:
             session = self._session
             if session is None or not session.usable:
                 async with asyncio.timeout(CONNECT_TIMEOUT_S):
-                    reader, writer = await asyncio.open_connection(self.host, self.port)
+                    reader, writer = await self._open()
                     session = ClientSession(reader, writer)
                     try:
                         await session.settled

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from weft_proxy.metrics import ProxyMetrics, Target
 
 READ_SIZE = 64 * 1024
-CONNECT_TIMEOUT_S = 1.0
 
 
 def reset(writer: asyncio.StreamWriter) -> None:
@@ -40,6 +39,11 @@ async def pump(
             await writer.drain()
         if writer.can_write_eof():
             writer.write_eof()
+        else:
+            # TLS: Python's ssl transport cannot half-close, and a connection left open
+            # one way would never end if the peer waits for our EOF: close it (after
+            # what is buffered). A half-closing client gets no answer over mTLS.
+            writer.close()
     except (ConnectionError, OSError):
         writer.transport.abort()  # a reset on one side resets the other
 

@@ -162,7 +162,7 @@ def tap(hub: TapHub, plan: Plan, chosen: Attempt[Any], method: str, path: str, s
             path=path,
             status=chosen.answer.status,
             latency_ms=chosen.latency_ms,
-            tls=False,
+            tls=bool(endpoint and endpoint.identity),  # meshed endpoints: mTLS or nothing
             source=source,
             destination=f"{chosen.key[0]}:{chosen.key[1]}",
             timestamp=time.time(),

@@ -9,6 +9,8 @@ import random
 from collections.abc import Awaitable, Callable, Iterable
 
 from weft_api.config import Backend, Endpoint, OutboundService
+from weft_proxy.identity.credentials import ALPN_H2, ALPN_HTTP1
+from weft_proxy.io.connect import Connector
 from weft_proxy.io.http1_client import Http1Pool
 from weft_proxy.io.http2_client import Http2Pool
 from weft_proxy.metrics import Target
@@ -36,8 +38,9 @@ def endpoint_target(
         rt_route=route,  # the ServiceProfile route matched, for `weft routes`
         target_addr=f"{endpoint.address}:{endpoint.port}",
         server_id=endpoint.identity or "",
-        tls="no_identity",
-        no_tls_reason="not_provided_by_service_discovery",
+        # A meshed endpoint is reached over mTLS or not at all (io.connect).
+        tls="true" if endpoint.identity else "no_identity",
+        no_tls_reason="" if endpoint.identity else "not_provided_by_service_discovery",
     )
     labels.setdefault("dst_namespace", service.namespace)
     labels.setdefault("dst_service", service.name)
@@ -47,7 +50,8 @@ def endpoint_target(
 class EndpointGroup:
     """The endpoints serving one parent port through one backend."""
 
-    def __init__(self, clock: Clock, rng: random.Random) -> None:
+    def __init__(self, clock: Clock, rng: random.Random, connector: Connector) -> None:
+        self.connector = connector
         self.balancer: P2cBalancer[EndpointKey] = P2cBalancer(clock, rng)
         self.accrual: FailureAccrual[EndpointKey] = FailureAccrual(clock, rng)
         self.endpoints: dict[EndpointKey, Endpoint] = {}
@@ -56,10 +60,15 @@ class EndpointGroup:
         self._targets: dict[tuple[EndpointKey, str, str], Target] = {}
 
     def update(self, endpoints: Iterable[Endpoint]) -> None:
+        previous = self.endpoints
         self.endpoints = {(e.address, e.port): e for e in endpoints}
         for pools in (self._pools, self._h2_pools):
-            for gone in pools.keys() - self.endpoints.keys():
-                pools.pop(gone).close()
+            for key in list(pools):
+                now, before = self.endpoints.get(key), previous.get(key)
+                # A pool's connections prove the identity the endpoint had: a new one
+                # (another pod at the address) needs new connections.
+                if now is None or before is None or now.identity != before.identity:
+                    pools.pop(key).close()
         self._targets.clear()  # labels may have changed with the endpoints
         self.balancer.update(self.endpoints)
 
@@ -69,7 +78,9 @@ class EndpointGroup:
     def pool(self, key: EndpointKey) -> Http1Pool:
         pool = self._pools.get(key)
         if pool is None:
-            pool = self._pools[key] = Http1Pool(*key)
+            identity = self.endpoints[key].identity
+            opener = self.connector.opener(*key, identity, ALPN_HTTP1)
+            pool = self._pools[key] = Http1Pool(*key, opener=opener)
         return pool
 
     def target(
@@ -86,7 +97,8 @@ class EndpointGroup:
     def h2_pool(self, key: EndpointKey) -> Http2Pool:
         pool = self._h2_pools.get(key)
         if pool is None:
-            pool = self._h2_pools[key] = Http2Pool(*key)
+            opener = self.connector.opener(*key, self.endpoints[key].identity, ALPN_H2)
+            pool = self._h2_pools[key] = Http2Pool(*key, opener=opener)
         return pool
 
     def close(self) -> None:
@@ -101,6 +113,7 @@ class ServiceState:
         service: OutboundService,
         clock: Clock,
         rng: random.Random,
+        connector: Connector,
         previous: ServiceState | None = None,
     ) -> None:
         self.service = service
@@ -120,7 +133,7 @@ class ServiceState:
         for backend in backends:
             for backend_port in backend.ports:
                 key = (backend.namespace, backend.name, backend_port.port)
-                group = kept.pop(key, None) or EndpointGroup(clock, rng)
+                group = kept.pop(key, None) or EndpointGroup(clock, rng, connector)
                 group.update(backend_port.endpoints)
                 self.groups[key] = group
         for stale in kept.values():
@@ -143,13 +156,18 @@ class OutboundState:
         # that resolves it has been applied; None: the config is static (tests, benches).
         self.discover: Callable[[str], Awaitable[object]] | None = None
         self.tap = TapHub()
+        self.connector = Connector()
 
     def apply(self, services: Iterable[OutboundService]) -> None:
         services = list(services)
         previous = self.services
         self.services = {
             (s.namespace, s.name): ServiceState(
-                s, self.clock, self.rng, previous.pop((s.namespace, s.name), None)
+                s,
+                self.clock,
+                self.rng,
+                self.connector,
+                previous.pop((s.namespace, s.name), None),
             )
             for s in services
         }

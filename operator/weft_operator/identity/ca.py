@@ -62,6 +62,11 @@ def _ca(
         .add_extension(_CA_KEY_USAGE, critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
     )
+    if signer is not None:
+        # Anchors old and new share a subject during a rotation: the key identifier is
+        # what lets a verifier pick the one that signed this issuer.
+        authority = x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.key.public_key())
+        builder = builder.add_extension(authority, False)
     signing_key = signer.key if signer else key
     return builder.sign(signing_key, hashes.SHA256())
 

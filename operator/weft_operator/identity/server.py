@@ -48,7 +48,13 @@ async def start_identity_server(
 ) -> tuple[grpc.aio.Server, int]:
     """Serve Certify on `address` (host:port; port 0 picks one); returns the bound port."""
     server = grpc.aio.server()
-    service = IdentityService(ca.issuer, trust_domain, TokenReviewer(api), lifetime=leaf_lifetime)
+    service = IdentityService(
+        ca.issuer,
+        trust_domain,
+        TokenReviewer(api),
+        lifetime=leaf_lifetime,
+        trust_roots_pem=ca.trust_roots_pem,
+    )
     identity_pb2_grpc.add_IdentityServicer_to_server(service, server)
     port = server.add_secure_port(address, server_credentials(ca, namespace, trust_domain))
     await server.start()

@@ -36,8 +36,10 @@ class IdentityService(identity_pb2_grpc.IdentityServicer):
         reviewer: Reviewer,
         clock: Callable[[], datetime.datetime] = _now,
         lifetime: datetime.timedelta = LEAF_LIFETIME,
+        trust_roots_pem: bytes = b"",
     ) -> None:
         self.lifetime = lifetime
+        self.trust_roots_pem = trust_roots_pem
         self.issuer = issuer
         self.trust_domain = trust_domain
         self.reviewer = reviewer
@@ -82,4 +84,5 @@ class IdentityService(identity_pb2_grpc.IdentityServicer):
             leaf_certificate=leaf.public_bytes(der),
             intermediate_certificates=[self.issuer.cert.public_bytes(der)],
             valid_until=int(leaf.not_valid_after_utc.timestamp()),
+            trust_anchors_pem=self.trust_roots_pem.decode(),
         )
