@@ -1,4 +1,5 @@
-"""`weft demo`: the local cluster, Weft's CRDs and operator, and sample policy applied.
+"""`weft demo`: the local cluster, Weft's CRDs and operator (serving meshed pods), the
+webhooks, and sample policy applied.
 
 The main job of the README: it grows with the mesh (node agent, proxies, sample app).
 """
@@ -12,6 +13,7 @@ from typing import Any
 
 from rich.console import Console
 
+from weft_api import mesh
 from weft_cli import local_install, manifests
 from weft_localcluster import processes
 from weft_localcluster.build import BuildError
@@ -37,8 +39,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         info = cluster.up(api_port=args.port)
         with console.status("installing CRDs and RBAC, starting the operator ..."):
-            operator = local_install.start_operator(info, "weft", args.metrics_port)
+            operator = local_install.start_mesh_control_plane(info, "weft", args.metrics_port)
         console.print(f"operator running (pid {operator.pid}, log {operator.log})")
+        gateway = local_install.pod_gateway(info)
+        console.print(
+            f"meshed pods reach its config and identity servers at {gateway}:"
+            f"{mesh.CONFIG_PORT} and :{mesh.IDENTITY_PORT}",
+            highlight=False,
+        )
         with console.status("starting the admission webhooks ..."):
             webhooks = local_install.start_webhooks(info, "weft", args.webhook_port)
         console.print(f"webhooks running (pid {webhooks.pid}, log {webhooks.log})")

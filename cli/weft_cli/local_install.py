@@ -3,21 +3,37 @@
 The operator runs with its own ServiceAccount's token and the least-privilege RBAC
 shipped in the install manifests, never as the cluster admin, so the demo and the
 tests prove those manifests suffice.
+
+Meshed pods (the node agent's, on the cluster's bridge) reach the operator's config and
+identity servers at the bridge's address in the root namespace, by the Service names
+injection gives their proxies (`expose_control_plane`). No route, forwarding or NAT is
+involved: the bridge's address is the host's own, one hop from every pod.
 """
 
 from __future__ import annotations
 
+import datetime
 import functools
 import json
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+import yaml
+
+from weft_api import mesh
+from weft_api.identity import DEFAULT_TRUST_DOMAIN
 from weft_cli import manifests, webhook_probes
+from weft_cli.install import identity as mesh_identity
 from weft_localcluster import ports, processes
 from weft_localcluster.cluster import ClusterInfo
 from weft_localcluster.kubeconfig import write_kubeconfig
+from weft_localcluster.nodeagent import locate
+from weft_localcluster.nodeagent.hosts import SERVICE_NAME_LABEL
+from weft_operator.identity.issuer_store import ISSUER_SECRET, TRUST_ROOTS, TRUST_ROOTS_KEY
 from weft_webhooks import cabundle
 from weft_webhooks.endpoints import (
     CONVERTED_CRDS,
@@ -28,6 +44,8 @@ from weft_webhooks.endpoints import (
 OPERATOR = "weft-operator"
 WEBHOOKS = "weft-webhooks"
 WEBHOOKS_START_TIMEOUT = 60.0
+# Covers a Lease a killed operator left behind (15 s) and the operator's own start.
+OPERATOR_START_TIMEOUT = 60.0
 
 
 class InstallError(RuntimeError):
@@ -77,10 +95,11 @@ def start_operator(
     name: str = OPERATOR,
     config_port: int = 0,
     identity_port: int = 0,
+    address: str = ports.HOST,
 ) -> processes.ProcessRecord:
     """Install what the operator needs and start it; `weft cluster down` stops it.
-    With a `config_port` or an `identity_port`, those servers listen there on loopback
-    (0: none)."""
+    With a `config_port` or an `identity_port`, those servers listen there on `address`
+    (0: none); loopback unless pods must reach them (`start_mesh_control_plane`)."""
     install_crds(info)
     install_operator_rbac(info, namespace)
     argv = [
@@ -92,12 +111,133 @@ def start_operator(
         f"--metrics-port={metrics_port}",
         "--metrics-addr=127.0.0.1",
         f"--config-port={config_port}",
-        "--config-addr=127.0.0.1",
+        f"--config-addr={address}",
         f"--identity-port={identity_port}",
-        "--identity-addr=127.0.0.1",
+        f"--identity-addr={address}",
         "--generate-identity",  # the local cluster has no `weft install` to make the issuer
     ]
     return processes.start(name, argv, Path(info.state_dir))
+
+
+def pod_gateway(info: ClusterInfo) -> str:
+    """The bridge's address in the root namespace: where the cluster's pods reach the
+    host. Each cluster has its own bridge, so fixed ports on it do not collide."""
+    return locate.node_network(Path(info.state_dir)).gateway
+
+
+def start_mesh_control_plane(
+    info: ClusterInfo, namespace: str, metrics_port: int, name: str = OPERATOR
+) -> processes.ProcessRecord:
+    """The operator as meshed pods need it: its config and identity servers on the
+    bridge's gateway at the mesh's ports, behind the names injection gives proxies.
+    Returns once both listen. The metrics stay on loopback: only the host reads them."""
+    state = Path(info.state_dir)
+    for previous in processes.read_records(state):  # a second `weft demo`: the ports are fixed
+        if previous.name == name:
+            processes.stop(previous, state)
+    gateway = pod_gateway(info)
+    record = start_operator(
+        info,
+        namespace,
+        metrics_port,
+        name,
+        config_port=mesh.CONFIG_PORT,
+        identity_port=mesh.IDENTITY_PORT,
+        address=gateway,
+    )
+    try:
+        expose_control_plane(info, namespace)
+        for port in (mesh.IDENTITY_PORT, mesh.CONFIG_PORT):
+            _wait_for_listener(record, gateway, port, OPERATOR_START_TIMEOUT)
+    except BaseException:
+        processes.stop(record, state)
+        raise
+    return record
+
+
+def expose_control_plane(info: ClusterInfo, namespace: str) -> str:
+    """Name the config and identity servers for pods: headless Services without a
+    selector (mesh.CONFIG_SERVICE, mesh.IDENTITY_SERVICE in `namespace`), each with an
+    EndpointSlice holding the bridge's gateway, which the node agent writes into pods'
+    hosts files (no kube-proxy: a ClusterIP would lead nowhere). Returns the gateway."""
+    gateway = pod_gateway(info)
+    objects: list[dict[str, Any]] = []
+    for service, port in (
+        (mesh.CONFIG_SERVICE, mesh.CONFIG_PORT),
+        (mesh.IDENTITY_SERVICE, mesh.IDENTITY_PORT),
+    ):
+        objects += _host_service(namespace, service, port, gateway)
+    listed = json.dumps({"apiVersion": "v1", "kind": "List", "items": objects})
+    kubectl(
+        info, "apply", "-f", "-", stdin=f"{manifests.namespace_manifest(namespace)}---\n{listed}"
+    )
+    return gateway
+
+
+def _host_service(namespace: str, name: str, port: int, address: str) -> list[dict[str, Any]]:
+    labels = {"app.kubernetes.io/part-of": "weft"}
+    grpc_port = {"name": "grpc", "port": port, "protocol": "TCP"}
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": {"clusterIP": "None", "ports": [{**grpc_port, "targetPort": port}]},
+    }
+    endpoints = {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": f"{name}-host",
+            "namespace": namespace,
+            # No managed-by label: the EndpointSlice controllers leave this one alone.
+            "labels": {**labels, SERVICE_NAME_LABEL: name},
+        },
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": [address], "conditions": {"ready": True}}],
+        "ports": [grpc_port],
+    }
+    return [service, endpoints]
+
+
+def _wait_for_listener(
+    record: processes.ProcessRecord, host: str, port: int, timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not processes.alive(record):
+            raise _exited(record)
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise InstallError(f"{record.name} did not listen on {host}:{port} in time; see {record.log}")
+
+
+def install_mesh_identity(
+    info: ClusterInfo, namespace: str, trust_domain: str = DEFAULT_TRUST_DOMAIN
+) -> None:
+    """The trust anchors and issuer, as `weft install` ships them, unless `namespace`
+    has an issuer already (an operator with --generate-identity may have made it).
+    Injection needs the anchors before any operator has run."""
+    made = mesh_identity.generate(trust_domain, datetime.datetime.now(datetime.UTC))
+    rendered = manifests.render(
+        "identity",
+        namespace=namespace,
+        trust_roots={"name": TRUST_ROOTS, "key": TRUST_ROOTS_KEY},
+        issuer_secret=ISSUER_SECRET,
+        trust_anchors_pem=made.trust_anchors_pem,
+        issuer_crt_pem=made.issuer_crt_pem,
+        issuer_key_pem=made.issuer_key_pem,
+    )
+    by_kind = {doc["kind"]: doc for doc in yaml.safe_load_all(rendered) if doc}
+    # The Secret first, as the operator does: whoever creates it publishes the roots.
+    created = kubectl_result(info, "create", "-f", "-", stdin=json.dumps(by_kind["Secret"]))
+    if created.returncode != 0:
+        if "AlreadyExists" in created.stderr:
+            return
+        raise InstallError(f"cannot create the issuer Secret: {created.stderr.strip()}")
+    kubectl(info, "apply", "-f", "-", stdin=json.dumps(by_kind["ConfigMap"]))
 
 
 def start_webhooks(
@@ -111,6 +251,7 @@ def start_webhooks(
             processes.stop(previous, state)
     install_crds(info)
     kubectl(info, "apply", "-f", "-", stdin=manifests.webhooks_rbac(namespace))
+    install_mesh_identity(info, namespace)
     bundle_file = state / f"{name}-ca.crt"
     bundle_file.unlink(missing_ok=True)
     argv = [
@@ -170,11 +311,15 @@ def _wait_for_bundle(record: processes.ProcessRecord, bundle_file: Path) -> byte
     deadline = time.monotonic() + WEBHOOKS_START_TIMEOUT
     while time.monotonic() < deadline:
         if not processes.alive(record):
-            raise InstallError(
-                f"{record.name} exited during start; its log ({record.log}) ends with:\n"
-                f"{processes.log_tail(record)}"
-            )
+            raise _exited(record)
         if bundle_file.exists():
             return bundle_file.read_bytes()
         time.sleep(0.1)
     raise InstallError(f"{record.name} did not start in time; see {record.log}")
+
+
+def _exited(record: processes.ProcessRecord) -> InstallError:
+    return InstallError(
+        f"{record.name} exited during start; its log ({record.log}) ends with:\n"
+        f"{processes.log_tail(record)}"
+    )

@@ -10,6 +10,7 @@ from typing import Any
 import jinja2
 
 from weft_api import mesh
+from weft_operator.identity.issuer_store import TRUST_ROOTS
 from weft_operator.kinds import WATCHED
 from weft_webhooks import endpoints
 
@@ -61,6 +62,7 @@ def webhooks_rbac(namespace: str = DEFAULT_NAMESPACE, *, with_namespace: bool = 
         mutating_configuration=endpoints.MUTATING_CONFIGURATION,
         validating_configuration=endpoints.VALIDATING_CONFIGURATION,
         converted_crds=endpoints.CONVERTED_CRDS,
+        trust_roots=TRUST_ROOTS,
     )
     return f"{namespace_manifest(namespace)}---\n{rbac}" if with_namespace else rbac
 

@@ -8,6 +8,9 @@ from typing import Any
 import pytest
 
 from weft_api import mesh
+from weft_api.identity import DEFAULT_TRUST_DOMAIN
+from weft_operator.identity.server import serving_identity
+from weft_proxy.main import Settings as ProxySettings
 from weft_webhooks.injection import InjectorSettings, Outcome, apply_patch, inject
 from weft_webhooks.injection.patch import pointer
 
@@ -138,3 +141,60 @@ def test_applying_a_patch_leaves_the_original_and_shares_no_nodes() -> None:
     assert first == second
     assert first["spec"]["initContainers"][0] is not second["spec"]["initContainers"][0]
     assert "initContainers" not in original["spec"]
+
+
+ANCHORS = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+IN_A_CLUSTER = InjectorSettings(trust_anchors_pem=ANCHORS, require_trust_anchors=True)
+
+
+def proxy_env(settings: InjectorSettings) -> dict[str, str]:
+    result = inject(pod(), INJECTED_NAMESPACE, settings)
+    spec = copy.deepcopy(pod())
+    apply_patch(spec, result.patch)
+    proxy = spec["spec"]["initContainers"][1]
+    return {e["name"]: e["value"] for e in proxy["env"] if "value" in e}
+
+
+def test_the_proxy_gets_the_trust_anchors_and_the_identity_servers_name() -> None:
+    env = proxy_env(IN_A_CLUSTER)
+    assert env[mesh.ProxyEnv.TRUST_ANCHORS] == ANCHORS
+    # The name the operator's identity server certificate carries.
+    server_name = serving_identity(mesh.DEFAULT_CONTROL_PLANE_NAMESPACE, DEFAULT_TRUST_DOMAIN)
+    assert env[mesh.ProxyEnv.IDENTITY_SERVER_NAME] == server_name
+    custom = InjectorSettings(control_plane_namespace="mesh-system", trust_domain="corp.example")
+    assert proxy_env(custom)[mesh.ProxyEnv.IDENTITY_SERVER_NAME] == serving_identity(
+        "mesh-system", "corp.example"
+    )
+
+
+def test_the_proxy_reads_the_injected_environment_as_injection_means_it() -> None:
+    env = proxy_env(IN_A_CLUSTER)
+    settings = ProxySettings.from_env(env)
+    assert settings.trust_anchors_pem == ANCHORS.encode()
+    assert settings.identity_server_name == IN_A_CLUSTER.identity_server_name
+    assert settings.identity_addr == IN_A_CLUSTER.identity_address
+    assert settings.config_addr == IN_A_CLUSTER.config_address
+
+
+def test_without_trust_anchors_the_webhook_leaves_the_pod_unmeshed_and_says_why() -> None:
+    unknown = InjectorSettings(require_trust_anchors=True)
+    result = inject(pod(), INJECTED_NAMESPACE, unknown)
+    assert result.outcome is Outcome.NO_TRUST_ANCHORS
+    (warning,) = result.warnings
+    assert warning.startswith("weft: not injected: the mesh's trust anchors were not available")
+    skipped = copy.deepcopy(pod())
+    apply_patch(skipped, result.patch)
+    assert "initContainers" not in skipped["spec"]
+    assert "trust anchors" in skipped["metadata"]["annotations"][mesh.INJECT_SKIPPED_ANNOTATION]
+    assert inject(skipped, INJECTED_NAMESPACE, unknown).patch == ()  # recorded once
+
+
+def test_pods_not_asking_for_the_proxy_are_not_told_about_trust_anchors() -> None:
+    unknown = InjectorSettings(require_trust_anchors=True)
+    assert inject(pod(), {}, unknown).outcome is Outcome.NOT_ENABLED
+    assert inject(pod(), {}, unknown).warnings == ()
+
+
+def test_offline_injection_without_anchors_still_injects_a_proxy_without_them() -> None:
+    env = proxy_env(InjectorSettings())  # `weft inject`: the cluster's anchors are unknown
+    assert mesh.ProxyEnv.TRUST_ANCHORS not in env

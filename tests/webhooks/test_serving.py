@@ -56,9 +56,28 @@ async def no_servers(namespace: str) -> Sequence[Server]:
     raise RuntimeError("the API server is away")
 
 
+ANCHORS = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+IN_A_CLUSTER = InjectorSettings(require_trust_anchors=True)
+
+
+class Anchors:
+    """What the webhook knows of the trust anchors: set by each test, and counted."""
+
+    def __init__(self) -> None:
+        self.pem: str | None = ANCHORS
+        self.error: Exception | None = None
+        self.reads = 0
+
+    async def __call__(self) -> str | None:
+        self.reads += 1
+        if self.error is not None:
+            raise self.error
+        return self.pem
+
+
 class Running:
-    def __init__(self, keeper: CertificateKeeper, url: str) -> None:
-        self.keeper, self.url = keeper, url
+    def __init__(self, keeper: CertificateKeeper, url: str, anchors: Anchors) -> None:
+        self.keeper, self.url, self.anchors = keeper, url, anchors
 
     def client_tls(self) -> ssl.SSLContext:
         return ssl.create_default_context(cadata=self.keeper.certificates.bundle.decode())
@@ -84,13 +103,14 @@ class Running:
 async def running(tmp_path: Path) -> AsyncIterator[Running]:
     clock, published = Clock(), Published()
     keeper = CertificateKeeper(POLICY, tmp_path, published, tmp_path / "ca.crt", clock)
-    lookups = Lookups(annotations_of, no_servers)
-    app = make_app(Webhooks(InjectorSettings(), "cluster.local", lookups))
+    anchors = Anchors()
+    lookups = Lookups(annotations_of, no_servers, anchors)
+    app = make_app(Webhooks(IN_A_CLUSTER, "cluster.local", lookups))
     runner = web.AppRunner(app)
     await runner.setup()
     port = ports.pick_free()
     await web.TCPSite(runner, ports.HOST, port, ssl_context=keeper.context).start()
-    yield Running(keeper, f"https://{ports.HOST}:{port}")
+    yield Running(keeper, f"https://{ports.HOST}:{port}", anchors)
     await runner.cleanup()
 
 
@@ -112,9 +132,38 @@ async def test_injection_answers_with_the_patch_of_the_pure_core(running: Runnin
     expected = inject(
         {**POD, "metadata": {**POD["metadata"], "namespace": "shop"}},
         await annotations_of("shop"),
-        InjectorSettings(),
+        InjectorSettings(require_trust_anchors=True, trust_anchors_pem=ANCHORS),
     )
     assert json.loads(base64.b64decode(response["patch"])) == list(expected.patch)
+
+
+def patch_of(review: Any) -> list[dict[str, Any]]:
+    patch: list[dict[str, Any]] = json.loads(base64.b64decode(review["response"]["patch"]))
+    return patch
+
+
+@pytest.mark.parametrize("missing", ["none published", "unreadable"])
+async def test_without_trust_anchors_the_pod_is_admitted_unmeshed_with_the_reason(
+    running: Running, missing: str
+) -> None:
+    running.anchors.pem = None
+    if missing == "unreadable":
+        running.anchors.error = RuntimeError("the API server is away")
+    _, review = await running.post("/inject", admission_review(POD))
+    assert review["response"]["allowed"] is True
+    (operation,) = patch_of(review)
+    assert operation["path"] == "/metadata/annotations"
+    assert "trust anchors" in operation["value"][mesh.INJECT_SKIPPED_ANNOTATION]
+    assert "not injected" in review["response"]["warnings"][0]
+
+
+async def test_trust_anchors_are_looked_up_only_for_pods_that_get_the_proxy(
+    running: Running,
+) -> None:
+    opted_out = {**POD, "metadata": {"annotations": {mesh.INJECT_ANNOTATION: "disabled"}}}
+    _, review = await running.post("/inject", admission_review(opted_out))
+    assert "patch" not in review["response"]
+    assert running.anchors.reads == 0
 
 
 async def test_an_unreadable_namespace_admits_the_pod_as_it_is_and_says_so(

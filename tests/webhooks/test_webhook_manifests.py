@@ -7,6 +7,7 @@ from typing import Any
 import yaml
 
 from weft_cli import manifests
+from weft_operator.identity.issuer_store import TRUST_ROOTS
 from weft_operator.kinds import WATCHED
 from weft_webhooks.conversion import CONVERTERS
 from weft_webhooks.endpoints import CONVERTED_CRDS
@@ -62,3 +63,22 @@ def test_the_webhooks_may_patch_only_their_own_registrations() -> None:
     patching = [rule for rule in role["rules"] if "patch" in rule["verbs"]]
     assert all(rule.get("resourceNames") for rule in patching)
     assert not any("create" in rule["verbs"] for rule in role["rules"])
+
+
+def test_the_webhooks_read_only_the_trust_roots_configmap_of_weft_namespace() -> None:
+    rbac = [doc for doc in yaml.safe_load_all(manifests.webhooks_rbac("mesh")) if doc]
+    (role,) = [doc for doc in rbac if doc["kind"] == "Role"]
+    assert role["metadata"]["namespace"] == "mesh"
+    assert role["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": [TRUST_ROOTS],
+            "verbs": ["get", "list", "watch"],
+        }
+    ]
+    (binding,) = [doc for doc in rbac if doc["kind"] == "RoleBinding"]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "weft-webhooks", "namespace": "mesh"}
+    ]

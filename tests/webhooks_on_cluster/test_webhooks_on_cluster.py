@@ -25,6 +25,8 @@ from weft_cli import local_install
 from weft_localcluster import ports, processes
 from weft_localcluster.cluster import ClusterInfo
 from weft_localcluster.waiting import eventually
+from weft_operator.identity.issuer_store import TRUST_ROOTS, TRUST_ROOTS_KEY
+from weft_operator.identity.server import serving_identity
 
 WEFT_NAMESPACE = "weft"
 SPLITS = ("split.smi-spec.io", "trafficsplits")
@@ -108,6 +110,8 @@ async def test_a_deployment_in_an_injected_namespace_gets_pods_with_the_proxy(
 ) -> None:
     await client.AppsV1Api(api).create_namespaced_deployment(injected_namespace, deployment("web"))
     created = await pods_of(api, injected_namespace, "web", count=2)
+    # start_webhooks installed the mesh identity, as `weft install` does.
+    roots = await client.CoreV1Api(api).read_namespaced_config_map(TRUST_ROOTS, WEFT_NAMESPACE)
     for each in created:
         assert init_container_names(each) == [mesh.INIT_CONTAINER, mesh.PROXY_CONTAINER]
         init, proxy = each.spec.init_containers
@@ -121,6 +125,33 @@ async def test_a_deployment_in_an_injected_namespace_gets_pods_with_the_proxy(
         assert each.metadata.annotations[mesh.PROXY_VERSION_ANNOTATION] == mesh.PROXY_VERSION
         env = {e.name: e.value for e in proxy.env}
         assert env[mesh.ProxyEnv.INBOUND_PORTS] == "8080"
+        assert env[mesh.ProxyEnv.TRUST_ANCHORS].strip() == roots.data[TRUST_ROOTS_KEY].strip()
+        assert env[mesh.ProxyEnv.IDENTITY_SERVER_NAME] == serving_identity(
+            WEFT_NAMESPACE, "cluster.local"
+        )
+
+
+async def test_new_pods_get_the_trust_anchors_the_configmap_holds_now(
+    api: ApiClient, injected_namespace: str
+) -> None:
+    """The webhooks watch the ConfigMap: a rotated bundle reaches the next pod."""
+    core = client.CoreV1Api(api)
+    before = (await core.read_namespaced_config_map(TRUST_ROOTS, WEFT_NAMESPACE)).data
+    rotated = before[TRUST_ROOTS_KEY] + before[TRUST_ROOTS_KEY]  # old and new anchor
+    patch = {"data": {TRUST_ROOTS_KEY: rotated}}
+    await core.patch_namespaced_config_map(TRUST_ROOTS, WEFT_NAMESPACE, patch)
+    try:
+
+        async def injected_with_rotated() -> bool:
+            name = f"web-{uuid.uuid4().hex[:6]}"
+            created = await core.create_namespaced_pod(injected_namespace, pod(name))
+            proxy = created.spec.init_containers[1]
+            anchors = next(e.value for e in proxy.env if e.name == mesh.ProxyEnv.TRUST_ANCHORS)
+            return bool(anchors.strip() == rotated.strip())
+
+        await eventually(injected_with_rotated, "a pod injected with the rotated anchors", 10)
+    finally:
+        await core.patch_namespaced_config_map(TRUST_ROOTS, WEFT_NAMESPACE, {"data": before})
 
 
 async def test_opted_out_host_network_and_other_namespaces_pods_are_left_as_they_are(
@@ -260,3 +291,7 @@ def test_the_webhooks_have_no_more_rights_than_they_need(
     assert not can("patch", "customresourcedefinitions/servers.policy.linkerd.io")
     assert not can("create", "pods", "-A")
     assert not can("get", "secrets", "-A")
+    for verb in ("get", "list", "watch"):
+        assert can(verb, f"configmaps/{TRUST_ROOTS}", "-n", WEFT_NAMESPACE)
+    assert not can("get", "configmaps/kube-root-ca.crt", "-n", WEFT_NAMESPACE)
+    assert not can("get", f"configmaps/{TRUST_ROOTS}", "-n", "default")

@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import uvloop
@@ -26,6 +27,7 @@ from weft_webhooks.serving.kube import (
     publish_ca_bundle,
 )
 from weft_webhooks.serving.tls import CertificateKeeper
+from weft_webhooks.serving.trust import TrustAnchors
 
 log = logging.getLogger("weft_webhooks")
 
@@ -68,8 +70,13 @@ async def serve(args: argparse.Namespace) -> None:
                 bundle_file=args.ca_bundle_file,
             )
             namespaces = NamespaceAnnotations(api)
-            lookups = Lookups(namespaces.get, functools.partial(namespace_servers, api))
-            webhooks = Webhooks(injector_settings(args), args.cluster_domain, lookups)
+            anchors = TrustAnchors(api, args.control_plane_namespace)
+            lookups = Lookups(
+                namespaces.get, functools.partial(namespace_servers, api), anchors.get
+            )
+            # In a cluster the anchors must be known: without them a pod stays unmeshed.
+            settings = replace(injector_settings(args), require_trust_anchors=True)
+            webhooks = Webhooks(settings, args.cluster_domain, lookups)
             runner = web.AppRunner(make_app(webhooks), access_log=None)
             await runner.setup()
             await web.TCPSite(
@@ -78,6 +85,7 @@ async def serve(args: argparse.Namespace) -> None:
             log.info("serving on https://%s:%d", args.listen_address, args.port)
             background = [
                 asyncio.create_task(namespaces.keep_current()),
+                asyncio.create_task(anchors.keep_current()),
                 asyncio.create_task(keeper.keep(args.renew_interval)),
             ]
             try:

@@ -16,6 +16,7 @@ class Outcome(enum.StrEnum):
     NOT_ENABLED = "injection not enabled"
     DISABLED = "injection disabled"
     HOST_NETWORK = "host network"
+    NO_TRUST_ANCHORS = "no trust anchors"
 
 
 # The pod's reason annotation when injection was asked for but refused.
@@ -23,6 +24,11 @@ SKIP_REASONS = {
     Outcome.HOST_NETWORK: (
         "pods with hostNetwork are not injected: proxy-init's iptables rules would "
         "redirect the node's own traffic"
+    ),
+    Outcome.NO_TRUST_ANCHORS: (
+        "the mesh's trust anchors were not available to the injector (is Weft's operator "
+        "running?): a proxy without them gets no identity, so the pod was left unmeshed; "
+        "restart it once they exist"
     ),
 }
 

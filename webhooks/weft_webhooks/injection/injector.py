@@ -8,7 +8,13 @@ from typing import Any
 
 from weft_api import mesh
 from weft_webhooks.injection.containers import render
-from weft_webhooks.injection.decision import SKIP_REASONS, Outcome, annotations_of, decide
+from weft_webhooks.injection.decision import (
+    SKIP_REASONS,
+    Decision,
+    Outcome,
+    annotations_of,
+    decide,
+)
 from weft_webhooks.injection.options import read_options
 from weft_webhooks.injection.patch import (
     Operation,
@@ -29,7 +35,7 @@ class Injection:
 def inject(
     pod: Mapping[str, Any], namespace_annotations: Mapping[str, str], settings: InjectorSettings
 ) -> Injection:
-    decision = decide(pod, namespace_annotations)
+    decision = _checked_for_trust_anchors(decide(pod, namespace_annotations), settings)
     if decision.outcome in SKIP_REASONS:
         reason = {mesh.INJECT_SKIPPED_ANNOTATION: SKIP_REASONS[decision.outcome]}
         recorded = annotations_of(pod).items() >= reason.items()
@@ -49,3 +55,16 @@ def inject(
         *append_volumes(pod, injected.volumes),
     )
     return Injection(Outcome.INJECTED, patch, decision.warnings + read.warnings)
+
+
+def _checked_for_trust_anchors(decision: Decision, settings: InjectorSettings) -> Decision:
+    """Injection fails open (the webhook's failurePolicy is Ignore: a stalled rollout is
+    worse than an unmeshed pod), so missing trust anchors are no refusal. But a proxy
+    without them would look meshed while it has no identity and reaches no meshed peer
+    (mTLS only): a silent downgrade. The pod stays visibly unmeshed instead, with the
+    reason on it and a warning, and is meshed when recreated after the anchors exist."""
+    missing = settings.require_trust_anchors and not settings.trust_anchors_pem
+    if decision.outcome is not Outcome.INJECTED or not missing:
+        return decision
+    warning = f"weft: not injected: {SKIP_REASONS[Outcome.NO_TRUST_ANCHORS]}"
+    return Decision(Outcome.NO_TRUST_ANCHORS, (*decision.warnings, warning))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from weft_api import mesh
-from weft_api.identity import DEFAULT_TRUST_DOMAIN
+from weft_api.identity import DEFAULT_TRUST_DOMAIN, identity_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +26,9 @@ PROXY_RESOURCES = Resources(cpu_request="20m", memory_request="48Mi", memory_lim
 INIT_RESOURCES = Resources(
     cpu_request="10m", memory_request="16Mi", cpu_limit="100m", memory_limit="64Mi"
 )
+# The identity server presents the identity of this ServiceAccount of the control-plane
+# namespace (weft_operator.identity.server.serving_identity; a test pins the agreement).
+OPERATOR_SERVICE_ACCOUNT = "weft-operator"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,12 @@ class InjectorSettings:
     trust_domain: str = DEFAULT_TRUST_DOMAIN
     proxy_resources: Resources = field(default=PROXY_RESOURCES)
     init_resources: Resources = field(default=INIT_RESOURCES)
+    # PEM of the mesh's trust roots, given to the proxy so that it can verify the
+    # identity service; "" when not known (then the proxy runs without an identity).
+    trust_anchors_pem: str = ""
+    # The webhook sets this: without trust anchors a pod is left unmeshed (see
+    # injector.py). Offline `weft inject` does not know the cluster's anchors.
+    require_trust_anchors: bool = False
 
     @property
     def config_address(self) -> str:
@@ -52,4 +61,11 @@ class InjectorSettings:
             self.control_plane_namespace,
             self.cluster_domain,
             mesh.IDENTITY_PORT,
+        )
+
+    @property
+    def identity_server_name(self) -> str:
+        """The name the identity service's certificate carries, which the proxy checks."""
+        return identity_name(
+            OPERATOR_SERVICE_ACCOUNT, self.control_plane_namespace, self.trust_domain
         )

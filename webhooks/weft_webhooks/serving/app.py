@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiohttp import web
@@ -16,7 +16,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram,
 
 from weft_operator.models import Server
 from weft_webhooks.endpoints import CONVERT_PATH, INJECT_PATH, VALIDATE_PATH
-from weft_webhooks.injection import InjectorSettings, inject
+from weft_webhooks.injection import InjectorSettings, Outcome, inject
+from weft_webhooks.injection.decision import decide
 from weft_webhooks.review import (
     ReviewError,
     admitted,
@@ -35,6 +36,7 @@ class Lookups:
 
     namespace_annotations: Callable[[str], Awaitable[Mapping[str, str]]]
     namespace_servers: Callable[[str], Awaitable[Sequence[Server]]]
+    trust_anchors: Callable[[], Awaitable[str | None]]  # PEM; None while there are none
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +53,21 @@ class Webhooks:
             log.warning("pod in %s not injected: %s", request.namespace, error)
             warning = f"weft: not injected, namespace {request.namespace} unreadable: {error}"
             return admitted(request.uid, warnings=[warning])
-        injection = inject(request.object, annotations, self.injector)
+        settings = self.injector
+        if decide(request.object, annotations).outcome is Outcome.INJECTED:
+            settings = replace(settings, trust_anchors_pem=await self._trust_anchors())
+        injection = inject(request.object, annotations, settings)
+        if injection.outcome is Outcome.NO_TRUST_ANCHORS:
+            log.warning("pod in %s not injected: no trust anchors", request.namespace)
         return admitted(request.uid, injection.patch, injection.warnings)
+
+    async def _trust_anchors(self) -> str:
+        """The PEM, or "" when there is none or it cannot be read (injection decides)."""
+        try:
+            return await self.lookups.trust_anchors() or ""
+        except Exception as error:
+            log.warning("trust anchors unreadable: %s", error)
+            return ""
 
     async def validate(self, review: Any) -> dict[str, Any]:
         request = read_admission(review)

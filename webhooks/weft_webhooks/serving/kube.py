@@ -22,7 +22,7 @@ from weft_webhooks.endpoints import (
 )
 
 log = logging.getLogger(__name__)
-_WATCH_SECONDS = 300  # then list again: a full resync now and then
+WATCH_SECONDS = 300  # then list again: a full resync now and then
 
 
 class NamespaceAnnotations:
@@ -41,21 +41,14 @@ class NamespaceAnnotations:
         return known
 
     async def keep_current(self) -> None:
-        while True:
-            try:
-                await self._list_and_watch()
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # the API server restarting, a 410 Gone: start over
-                log.warning("namespace watch: %s; listing again in 1s", error)
-                await asyncio.sleep(1)
+        await keep_watching("namespace watch", self._list_and_watch)
 
     async def _list_and_watch(self) -> None:
         listed = await self._core.list_namespace()
         self._known = {ns.metadata.name: dict(ns.metadata.annotations or {}) for ns in listed.items}
         version = listed.metadata.resource_version
         stream = watch.Watch().stream(
-            self._core.list_namespace, resource_version=version, timeout_seconds=_WATCH_SECONDS
+            self._core.list_namespace, resource_version=version, timeout_seconds=WATCH_SECONDS
         )
         async with stream:
             async for event in stream:
@@ -65,6 +58,18 @@ class NamespaceAnnotations:
                 else:
                     annotations = dict(namespace.metadata.annotations or {})
                     self._known[namespace.metadata.name] = annotations
+
+
+async def keep_watching(what: str, list_and_watch: Callable[[], Awaitable[None]]) -> None:
+    """List then watch, forever; a watch that ends or fails starts over with a list."""
+    while True:
+        try:
+            await list_and_watch()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # the API server restarting, a 410 Gone: start over
+            log.warning("%s: %s; listing again in 1s", what, error)
+            await asyncio.sleep(1)
 
 
 async def namespace_servers(api: ApiClient, namespace: str) -> list[Server]:
