@@ -68,7 +68,23 @@ def kubectl(info: ClusterInfo, *args: str, stdin: str | None = None) -> str:
 
 
 def install_crds(info: ClusterInfo) -> None:
-    kubectl(info, "apply", "-f", str(manifests.crd_dir()))
+    """Apply the CRDs, new schemas included. A CRD already switched to the conversion
+    webhook (`register_webhooks`) keeps that: applying the file's `strategy: None` over
+    it would be refused (the webhook's client config may only go with Webhook)."""
+    listed = json.loads(kubectl(info, "get", "crd", "-o", "json"))["items"]
+    registered = {
+        crd["metadata"]["name"]: crd["spec"]["conversion"]
+        for crd in listed
+        if crd["spec"].get("conversion", {}).get("strategy") == "Webhook"
+    }
+    documents = []
+    for path in manifests.crd_files():
+        for document in yaml.safe_load_all(path.read_text()):
+            if document and document["metadata"]["name"] in registered:
+                document["spec"]["conversion"] = registered[document["metadata"]["name"]]
+            if document:
+                documents.append(document)
+    kubectl(info, "apply", "-f", "-", stdin=yaml.safe_dump_all(documents))
     kubectl(info, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
 
 
@@ -122,7 +138,10 @@ def start_operator(
 def pod_gateway(info: ClusterInfo) -> str:
     """The bridge's address in the root namespace: where the cluster's pods reach the
     host. Each cluster has its own bridge, so fixed ports on it do not collide."""
-    return locate.node_network(Path(info.state_dir)).gateway
+    try:
+        return locate.node_network(Path(info.state_dir)).gateway
+    except LookupError as error:  # no node agent has claimed a bridge: no pods either
+        raise InstallError(f"{error}; is the node agent running (`weft cluster status`)?") from None
 
 
 def start_mesh_control_plane(
