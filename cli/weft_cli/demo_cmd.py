@@ -1,35 +1,49 @@
-"""`weft demo`: the local cluster, Weft's CRDs and operator (serving meshed pods), the
-webhooks, and sample policy applied.
+"""`weft demo`: the whole mesh on the local cluster, and a canary rollout to watch.
 
-The main job of the README: it grows with the mesh (node agent, proxies, sample app).
+It brings the local cluster up (building what it needs), starts Weft's control plane
+(operator with its config and identity servers for meshed pods, admission webhooks),
+deploys the bookshop sample meshed, then rolls books v2 out as a canary: weights step
+from 0 to 100 while v2's success rate holds. A second rollout of a broken v2 is rolled
+back. A live table shows each window. `--once` runs it without a live display and exits
+0 only if both rollouts ended as they should.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import time
+import asyncio
 from typing import Any
 
 from rich.console import Console
+from rich.live import Live
+from rich.table import Table
 
 from weft_api import mesh
-from weft_cli import local_install, manifests
-from weft_localcluster import processes
+from weft_cli import local_install, sample_app
+from weft_cli.canary.rollout import Rollout
+from weft_cli.canary.steps import CanaryPolicy, Verdict
+from weft_cli.errors import CliError
+from weft_cli.kube import Kube, KubeOptions
 from weft_localcluster.build import BuildError
 from weft_localcluster.cluster import DEFAULT_API_PORT, ClusterError, ClusterInfo, LocalCluster
 from weft_localcluster.paths import default_state_dir
 
-DEMO_NAMESPACE = "weft-demo"
-SHOWN = "trafficsplits,serviceprofiles,servers,serverauthorizations,httproutegroups,traffictargets"
+CONTROL_PLANE = "weft"
+NAMESPACE = sample_app.NAMESPACE
+POLICY = CanaryPolicy(step=25, min_success=0.95, min_requests=5)
 
 
 def register(topics: Any) -> None:
-    parser = topics.add_parser("demo", help="run Weft on the local cluster")
+    parser = topics.add_parser("demo", help="run Weft on the local cluster: a canary rollout")
     parser.add_argument("--port", type=int, default=DEFAULT_API_PORT, help="API server port")
     parser.add_argument("--metrics-port", type=int, default=9990, help="operator metrics port")
     parser.add_argument("--webhook-port", type=int, default=9443, help="admission webhooks port")
-    parser.add_argument("--detach", action="store_true", help="return once the demo is up")
+    parser.add_argument(
+        "--window", type=float, default=6.0, help="seconds of traffic judged per canary step"
+    )
+    parser.add_argument(
+        "--once", action="store_true", help="non-interactive: plain output, exit code says how"
+    )
     parser.set_defaults(run=run)
 
 
@@ -38,64 +52,78 @@ def run(args: argparse.Namespace) -> int:
     cluster = LocalCluster(default_state_dir(), console)
     try:
         info = cluster.up(api_port=args.port)
-        with console.status("installing CRDs and RBAC, starting the operator ..."):
-            operator = local_install.start_mesh_control_plane(info, "weft", args.metrics_port)
-        console.print(f"operator running (pid {operator.pid}, log {operator.log})")
-        gateway = local_install.pod_gateway(info)
-        console.print(
-            f"meshed pods reach its config and identity servers at {gateway}:"
-            f"{mesh.CONFIG_PORT} and :{mesh.IDENTITY_PORT}",
-            highlight=False,
-        )
-        with console.status("starting the admission webhooks ..."):
-            webhooks = local_install.start_webhooks(info, "weft", args.webhook_port)
-        console.print(f"webhooks running (pid {webhooks.pid}, log {webhooks.log})")
-        _apply_samples(info)
-        _show(info, console)
-    except (ClusterError, BuildError, local_install.InstallError) as exc:
+        install(info, args, console)
+        with console.status(f"deploying the bookshop sample, meshed, in namespace {NAMESPACE} ..."):
+            deployed = sample_app.deploy(info, NAMESPACE)
+        console.print(f"bookshop running meshed: {', '.join(deployed)}")
+        good, bad = asyncio.run(canaries(info, args, console))
+    except (ClusterError, BuildError, local_install.InstallError, CliError) as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False)
         return 1
     console.print(
-        f'\nExplore:  eval "$(weft cluster env)"; kubectl get {SHOWN} -n {DEMO_NAMESPACE}\n'
-        f"Operator metrics: http://127.0.0.1:{args.metrics_port}/metrics\n"
-        "Stop everything:  weft cluster down"
+        f"\nThe canary of a healthy v2: {good.value}; of a broken v2: {bad.value}.\n"
+        "Look around:\n"
+        '  eval "$(weft cluster env)"       # kubectl and weft now talk to the local cluster\n'
+        f"  weft stat deploy -n {NAMESPACE}    # golden metrics per workload\n"
+        f"  weft stat ts -n {NAMESPACE}        # the canary view of the TrafficSplit\n"
+        f"  weft tap deploy/web -n {NAMESPACE} # live requests\n"
+        f"  weft edges -n {NAMESPACE}          # who talks to whom, with which identity\n"
+        f"  kubectl get trafficsplits,serviceprofiles,servers -n {NAMESPACE}\n"
+        "Tear down:  weft cluster down",
+        highlight=False,
     )
-    if args.detach:
-        return 0
-    console.print("Following the operator's log (Ctrl-C to stop following; it keeps running).")
-    return _follow(operator)
+    return 0 if (good, bad) == (Verdict.DONE, Verdict.ROLLBACK) else 1
 
 
-def _apply_samples(info: ClusterInfo) -> None:
-    ns = json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": DEMO_NAMESPACE}})
-    local_install.kubectl(info, "apply", "-f", "-", stdin=ns)
-    examples = manifests.crd_dir() / "examples"
-    local_install.kubectl(info, "apply", "-n", DEMO_NAMESPACE, "-f", str(examples))
+def install(info: ClusterInfo, args: argparse.Namespace, console: Console) -> None:
+    with console.status("installing CRDs and RBAC, starting the operator ..."):
+        operator = local_install.start_mesh_control_plane(info, CONTROL_PLANE, args.metrics_port)
+    gateway = local_install.pod_gateway(info)
+    console.print(
+        f"operator running (pid {operator.pid}, log {operator.log}); meshed pods reach its "
+        f"config and identity servers at {gateway}:{mesh.CONFIG_PORT} and :{mesh.IDENTITY_PORT}",
+        highlight=False,
+    )
+    with console.status("starting the admission webhooks ..."):
+        webhooks = local_install.start_webhooks(info, CONTROL_PLANE, args.webhook_port)
+    console.print(f"webhooks running (pid {webhooks.pid}, log {webhooks.log})")
 
 
-def _show(info: ClusterInfo, console: Console, wait: float = 30.0) -> None:
-    """Wait until the operator has written a status on every sample, then print them."""
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        items = json.loads(
-            local_install.kubectl(info, "get", SHOWN, "-n", DEMO_NAMESPACE, "-o", "json")
-        )["items"]
-        if items and all(i.get("status", {}).get("conditions") for i in items):
-            break
-        time.sleep(0.5)
-    print(local_install.kubectl(info, "get", SHOWN, "-n", DEMO_NAMESPACE))  # unwrapped table
+async def canaries(
+    info: ClusterInfo, args: argparse.Namespace, console: Console
+) -> tuple[Verdict, Verdict]:
+    """A healthy v2 rolled out, then a broken one rolled back."""
+    async with await Kube.connect(KubeOptions(kubeconfig=str(info.kubeconfig))) as kube:
+        rollout = Rollout(kube, NAMESPACE, "books", "books-v1", "books-v2", POLICY, args.window)
+        console.rule("canary 1: books v2, healthy")
+        good = await watch(rollout, console, args.once)
+        console.rule("canary 2: books v2 broken (BOOKS_FAILURE_RATE=1): watch it roll back")
+        with console.status("deploying the broken v2 ..."):
+            await asyncio.to_thread(break_v2, info, "1")
+        try:
+            bad = await watch(rollout, console, args.once)
+        finally:
+            await asyncio.to_thread(break_v2, info, "0")
+    return good, bad
 
 
-def _follow(operator: processes.ProcessRecord) -> int:
-    try:
-        with open(operator.log) as log:
-            while processes.alive(operator):
-                line = log.readline()
-                if line:
-                    print(line, end="")
-                else:
-                    time.sleep(0.2)
-    except KeyboardInterrupt:
-        return 0
-    print("the operator exited; see its log above")
-    return 1
+def break_v2(info: ClusterInfo, failure_rate: str) -> None:
+    """A new v2 whose answers fail at `failure_rate`, rolled out as a user would."""
+    books_v2 = ("deployment/books-v2", "-n", NAMESPACE)
+    local_install.kubectl(info, "set", "env", *books_v2, f"BOOKS_FAILURE_RATE={failure_rate}")
+    local_install.kubectl(info, "rollout", "status", *books_v2, "--timeout=180s")
+
+
+async def watch(rollout: Rollout, console: Console, once: bool) -> Verdict:
+    if once:
+
+        def show(table: Table) -> None:
+            console.print(table)
+
+        return await rollout.run(show)
+    with Live(console=console, auto_refresh=False) as live:
+
+        def refresh(table: Table) -> None:
+            live.update(table, refresh=True)
+
+        return await rollout.run(refresh)

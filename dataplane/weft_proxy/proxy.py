@@ -136,6 +136,8 @@ class Proxy:
 
     async def on_outbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         destination = original_destination(writer.get_extra_info("socket"))
+        if destination is not None:
+            await self.outbound_state.resolve_address(destination)
         if destination is not None and self._opaque_outbound(destination):
             await self.outbound_tcp.forward(reader, writer, b"", destination)
             return

@@ -269,6 +269,7 @@ async def test_rotating_the_trust_anchor_under_load_drops_no_request(
         (new, new.root_pem),  # then the old anchor goes
     ]
     failures: list[str] = []
+    now = {"step": 0}  # which step the load saw fail, if any
     done = asyncio.Event()
     counts = {"http": 0, "tcp": 0}
 
@@ -276,7 +277,7 @@ async def test_rotating_the_trust_anchor_under_load_drops_no_request(
         while not done.is_set():
             status, _, error = await pair.get()
             if status != 200:
-                failures.append(f"http {status} {error} at step {step}")
+                failures.append(f"http {status} {error} at step {now['step']}")
             counts["http"] += 1
 
     async def tcp_load() -> None:
@@ -287,12 +288,12 @@ async def test_rotating_the_trust_anchor_under_load_drops_no_request(
             except (OSError, EOFError, TimeoutError) as error:
                 answer = repr(error).encode()
             if answer != payload:
-                failures.append(f"tcp {answer!r} at step {step}")
+                failures.append(f"tcp {answer!r} at step {now['step']}")
             counts["tcp"] += 1
 
     load = [asyncio.create_task(f()) for f in (http_load, http_load, tcp_load)]
-    step = 0
-    for step, (ca, roots) in enumerate(steps):
+    for index, (ca, roots) in enumerate(steps):
+        now["step"] = index
         # One proxy at a time, as pods renew at different moments.
         for running, account in ((pair.server, "books"), (pair.client, "web"),
                                  (tcp_server, "books"), (tcp.client, "web")):  # fmt: skip

@@ -192,5 +192,14 @@ class OutboundState:
                 await asyncio.gather(*(self.discover(target) for target in targets))
         return self.destinations.parent(authority, original_dst)
 
+    async def resolve_address(self, destination: tuple[str, int]) -> OutboundService | None:
+        """The mesh Service at `destination` (a cluster IP), discovered on first use:
+        whether a connection is the mesh's (HTTP/2, opaque TCP) is decided by it."""
+        found = self.destinations.by_address(*destination)
+        if found is None and self.discover is not None:
+            await self.find_parent("", destination)
+            found = self.destinations.by_address(*destination)
+        return found
+
     def state_of(self, service: OutboundService) -> ServiceState:
         return self.services[(service.namespace, service.name)]
