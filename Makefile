@@ -40,8 +40,9 @@ typecheck: venv
 test: binaries lint typecheck
 	$(BIN)/pytest
 
+# ARGS=--once: non-interactive (plain tables; the exit code says how the canaries ended).
 demo: binaries
-	$(BIN)/weft demo
+	$(BIN)/weft demo $(ARGS)
 
 # Benchmarks print figures (docs/benchmarks.md); they are not part of `make test`.
 bench: binaries

@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from prometheus_client import generate_latest
 from proxy_configs import AUTHORITY, allow_all, backend, books, config
 
 from weft_api.config import (
@@ -143,6 +144,35 @@ async def test_no_endpoints_is_a_503_that_says_it_came_from_the_proxy(
     async with http.get(f"{proxy.outbound}/") as response:
         assert response.status == 503
         assert "no endpoints" in response.headers["weft-proxy-error"]
+
+
+async def test_the_proxys_own_error_answers_count_against_the_backend(
+    start_proxy: Any, http: aiohttp.ClientSession
+) -> None:
+    """A canary whose only endpoint cannot be reached must look failing, not idle."""
+    dead = await backends_port_closed()
+    proxy = await start_proxy(config(books(backend("books-v2", 1, [dead]))))
+    for _ in range(3):
+        async with http.get(f"{proxy.outbound}/") as response:
+            assert response.status in (502, 503)
+    text = generate_latest(proxy.proxy.metrics.registry).decode()
+    failed = [
+        line
+        for line in text.splitlines()
+        if line.startswith("response_total{")
+        and 'dst_service="books-v2"' in line
+        and 'classification="failure"' in line
+    ]
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in failed) == 3
+
+
+async def backends_port_closed() -> int:
+    """A loopback port nothing listens on (bound, then closed)."""
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port: int = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+    return port
 
 
 async def test_an_unknown_authority_is_a_502_and_the_proxy_stays_up(

@@ -189,13 +189,24 @@ async def attempt(
     passes, 503 when every endpoint is ejected, 502 when the last one could not be
     reached. A response body then streams under the client's own deadline.
     """
-    if plan.deadline is None:
-        return await _attempts(plan, exchange, retryable_bytes, metrics, clock)
+    started = clock()
     try:
-        async with asyncio.timeout(plan.deadline.remaining(clock)):
+        if plan.deadline is None:
             return await _attempts(plan, exchange, retryable_bytes, metrics, clock)
-    except TimeoutError:
-        raise plan.timed_out() from None
+        try:
+            async with asyncio.timeout(plan.deadline.remaining(clock)):
+                return await _attempts(plan, exchange, retryable_bytes, metrics, clock)
+        except TimeoutError:
+            raise plan.timed_out() from None
+    except ProxyError as failure:
+        # The client gets this answer from the proxy: count it against the backend, or
+        # a canary whose endpoints are all ejected would look idle, not failing.
+        route = plan.route.name if plan.route is not None else ""
+        target = plan.group.failure_target(plan.authority, route)
+        metrics.request(target)
+        latency_ms = (clock() - started) * 1000
+        metrics.response(target, failure.status, Classification.FAILURE.value, latency_ms)
+        raise
 
 
 async def _attempts(

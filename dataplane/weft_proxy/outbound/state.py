@@ -50,8 +50,11 @@ def endpoint_target(
 class EndpointGroup:
     """The endpoints serving one parent port through one backend."""
 
-    def __init__(self, clock: Clock, rng: random.Random, connector: Connector) -> None:
+    def __init__(
+        self, clock: Clock, rng: random.Random, connector: Connector, backend: Backend
+    ) -> None:
         self.connector = connector
+        self.backend = backend
         self.balancer: P2cBalancer[EndpointKey] = P2cBalancer(clock, rng)
         self.accrual: FailureAccrual[EndpointKey] = FailureAccrual(clock, rng)
         self.endpoints: dict[EndpointKey, Endpoint] = {}
@@ -94,6 +97,24 @@ class EndpointGroup:
                 self._targets[(key, authority, route)] = found
         return found
 
+    def failure_target(self, authority: str, route: str = "") -> Target:
+        """The labels of an answer the proxy gave itself for this backend (every
+        endpoint ejected, unreachable, timed out): no endpoint, the backend's Service."""
+        found = self._targets.get((("", 0), authority, route))
+        if found is None:
+            found = Target(
+                {
+                    "direction": "outbound",
+                    "authority": authority,
+                    "rt_route": route,
+                    "dst_namespace": self.backend.namespace,
+                    "dst_service": self.backend.name,
+                }
+            )
+            if len(self._targets) < MAX_TARGETS:
+                self._targets[(("", 0), authority, route)] = found
+        return found
+
     def h2_pool(self, key: EndpointKey) -> Http2Pool:
         pool = self._h2_pools.get(key)
         if pool is None:
@@ -133,7 +154,8 @@ class ServiceState:
         for backend in backends:
             for backend_port in backend.ports:
                 key = (backend.namespace, backend.name, backend_port.port)
-                group = kept.pop(key, None) or EndpointGroup(clock, rng, connector)
+                group = kept.pop(key, None) or EndpointGroup(clock, rng, connector, backend)
+                group.backend = backend
                 group.update(backend_port.endpoints)
                 self.groups[key] = group
         for stale in kept.values():
