@@ -134,6 +134,16 @@ async def test_an_unauthorized_client_gets_403_until_policy_allows_it(
         bookshop.kubectl("delete", "serverauthorization", "books-from-stranger")
 
 
+async def test_plaintext_to_a_server_that_requires_mtls_is_refused(
+    bookshop: Bookshop, http: aiohttp.ClientSession
+) -> None:
+    """books admits only web's identity: the host, unmeshed, gets 403 from its proxy."""
+    ip = bookshop.pod_ips("books")[0]
+    async with http.get(f"http://{ip}:8080/books") as response:
+        assert response.status == 403
+        assert "unauthorized" in response.headers["weft-proxy-error"]
+
+
 async def test_a_failing_backend_behind_a_retryable_route_fails_no_client(
     bookshop: Bookshop, http: aiohttp.ClientSession
 ) -> None:

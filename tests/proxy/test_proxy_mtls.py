@@ -30,6 +30,7 @@ from weft_api.config import (
     ServerKind,
 )
 from weft_api.identity import identity_name
+from weft_proxy.tap.hub import TapFilter
 
 WEB = identity_name("web", "shop")
 BOOKS = identity_name("books", "shop")
@@ -124,7 +125,10 @@ async def test_meshed_requests_are_mtls_and_the_server_learns_the_client(
 ) -> None:
     ca = MeshCa()
     pair = await mesh(ca, ca)
+    watcher = pair.server.proxy.tap.watch(TapFilter(direction="inbound"))
     assert await pair.get("/books/1") == (200, "books /books/1", "")
+    tapped, _ = await asyncio.wait_for(watcher.next(), 5)  # HTTP/2 between the proxies
+    assert (tapped.path, tapped.tls, tapped.source_identity) == ("/books/1", True, WEB)
     served = pair.server.metric_lines("request_total")
     assert with_labels(served, direction="inbound", tls="true", client_id=WEB)
     sent = pair.client.metric_lines("request_total")

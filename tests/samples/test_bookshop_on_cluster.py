@@ -13,23 +13,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
 
+from weft_cli.sample_app import documents
 from weft_localcluster.cluster import ClusterInfo
 from weft_localcluster.nodeagent import locate
 from weft_localcluster.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
-MANIFESTS = ROOT / "samples" / "01-bookshop" / "manifests"
-
-
-def documents() -> list[dict[str, Any]]:
-    found = []
-    for path in sorted(MANIFESTS.glob("*.yaml")):
-        found += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
-    return found
 
 
 def in_test_namespace(docs: list[dict[str, Any]], namespace: str) -> list[dict[str, Any]]:

@@ -127,13 +127,17 @@ class Inbound:
         classification = classify_response((), response.status)
         self.metrics.response(target, response.status, classification.value, latency_ms)
         if self.tap.watched:
-            self._tap(head, response.status, latency_ms, client, port, authority)
+            path = head.target.split(b"?", 1)[0].decode("latin-1")
+            self.publish_tap(
+                head.method, path, response.status, latency_ms, client, port, authority
+            )
         pool.release(connection, await connection.relay_response(response, writer, head.method))
         return head.keep_alive
 
-    def _tap(
+    def publish_tap(
         self,
-        head: RequestHead,
+        method: str,
+        path: str,
         status: int,
         latency_ms: float,
         client: Client,
@@ -143,9 +147,9 @@ class Inbound:
         self.tap.publish(
             TapEvent(
                 direction="inbound",
-                method=head.method,
+                method=method,
                 authority=authority,
-                path=head.target.split(b"?", 1)[0].decode("latin-1"),
+                path=path,
                 status=status,
                 latency_ms=latency_ms,
                 tls=client.tls,

@@ -91,6 +91,11 @@ class InboundHttp2:
             await answer_error(stream, 502, f"the application refused port {port}")
             return
         latency_ms = (inbound.clock() - started) * 1000
+        if inbound.tap.watched:
+            method = (header_value(stream.headers, b":method") or b"").decode("latin-1")
+            path = (header_value(stream.headers, b":path") or b"").decode("latin-1")
+            path = path.split("?", 1)[0]
+            inbound.publish_tap(method, path, answer.status, latency_ms, client, port, authority)
         complete = False
         try:
             complete = await answer.relay(stream)
