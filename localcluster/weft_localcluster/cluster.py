@@ -255,6 +255,11 @@ class LocalCluster:
                 # The `kubernetes` Service cannot point at loopback; pods reach the API
                 # server another way (see the node agent), so no endpoint is published.
                 "--endpoint-reconciler-type=none",
+                # No kube-proxy: ClusterIPs lead nowhere from the API server either. With
+                # this flag it dials a Service's endpoints (pod IPs, reachable over the
+                # node's bridge) for admission webhooks and aggregated APIs alike, so the
+                # webhooks can run as a pod behind their Service, as `weft install` has it.
+                "--enable-aggregator-routing=true",
                 "--allow-privileged=true",
                 "--profiling=false",
             ],

@@ -8,7 +8,7 @@ import logging
 import os
 import socket
 import sys
-from typing import Any
+from typing import Any, cast
 
 import kopf
 import uvloop
@@ -93,8 +93,15 @@ async def operate(api: ApiClient, args: argparse.Namespace) -> None:
             return kopf.login_with_kubeconfig(**kwargs)
         return kopf.login_with_service_account(**kwargs)
 
+    # Our own identity for kopf: by default it asks getpass for the user's name, which
+    # fails for a uid without a passwd entry (arbitrary runAsUser; the local node agent).
     run_kopf = kopf.operator(
-        registry=registry, settings=_settings(), clusterwide=True, standalone=True
+        registry=registry,
+        settings=_settings(),
+        clusterwide=True,
+        standalone=True,
+        # (kopf types it as a NewType of str it does not export.)
+        identity=cast(Any, os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"),
     )
     async with contextlib.AsyncExitStack() as services:
         ca = None

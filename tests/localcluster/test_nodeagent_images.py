@@ -81,3 +81,18 @@ def test_each_sample_image_runs_what_its_dockerfile_runs(service: str) -> None:
     image = TABLE.resolve(f"weft.dev/samples/{service}:v1")
     assert tuple(json.loads(entrypoint.group(1))) == image.entrypoint
     assert int(user.group(1)) == image.user == SAMPLES_USER
+
+
+def test_the_control_plane_image_runs_python_m_its_args_as_the_dockerfile_user() -> None:
+    image = TABLE.resolve(f"{mesh.CONTROL_PLANE_IMAGE}:dev")
+    assert argv(image, None, ["weft_operator", "--namespace=weft"]) == [
+        "python",
+        "-m",
+        "weft_operator",
+        "--namespace=weft",
+    ]
+    assert argv(image, None, None) == ["python", "-m", "weft_proxy"]  # the Dockerfile's CMD
+    assert image.user == 2102  # `USER 2102:2102`
+    dockerfile = (DEFAULT_SAMPLES_DIR.parent / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["python", "-m"]' in dockerfile
+    assert "USER 2102:2102" in dockerfile

@@ -3,14 +3,17 @@ phase and conditions, the informer's cache, admission, the gRPC probe's encoding
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from weft_localcluster.nodeagent.admission import admission_failure
 from weft_localcluster.nodeagent.cache import ObjectCache
+from weft_localcluster.nodeagent.commands import tool
 from weft_localcluster.nodeagent.grpc_health import SERVING, decode_status, encode_request
 from weft_localcluster.nodeagent.launch import Identity
+from weft_localcluster.nodeagent.mounts import Mount
 from weft_localcluster.nodeagent.probes import (
     Exec,
     Grpc,
@@ -226,3 +229,12 @@ def test_grpc_health_messages() -> None:
     assert decode_status(b"\x08\x01") == SERVING
     assert decode_status(b"") == 0
     assert decode_status(b"\x12\x02hi\x08\x02") == 2  # unknown fields skipped
+
+
+def test_the_service_account_volume_is_bound_at_its_path_before_the_user_is_taken() -> None:
+    bind = Mount("/var/run/secrets/kubernetes.io/serviceaccount", Path("/run/weft/x/vol"))
+    command = in_pod("ns", ["python"], Identity(uid=2102, gid=2102), (bind,))
+    at = command.index("-c")
+    assert command[at + 3 :][:4] == [tool("mount"), "/run/weft/x/vol", bind.container_path, "--"]
+    assert command.index("--reuid=2102") > command.index(bind.container_path)
+    assert command[-1] == "python"

@@ -14,7 +14,7 @@ from pathlib import Path
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.api_client import ApiClient
 
-from weft_localcluster.nodeagent import cleanup, network
+from weft_localcluster.nodeagent import api_access, cleanup, network
 from weft_localcluster.nodeagent.agent import Agent, AgentSettings
 from weft_localcluster.nodeagent.commands import CommandError, tool
 from weft_localcluster.nodeagent.images import DEFAULT_SAMPLES_DIR, default_table
@@ -65,6 +65,8 @@ async def serve(args: argparse.Namespace) -> None:
         await _api(args.kubeconfig) as node_api,
         await _api(args.proxy_kubeconfig) as proxy_api,
     ):
+        # Pods' in-cluster clients reach the API server through the bridge (api_access).
+        relay = await api_access.start_relay(net.gateway, node_api.configuration.host)
         agent = Agent(settings, node_api, proxy_api, net, images)
         running = loop.create_task(agent.run())
         stopping = loop.create_task(stop.wait())
@@ -74,6 +76,7 @@ async def serve(args: argparse.Namespace) -> None:
         running.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await running
+        relay.close()
 
 
 def main(argv: list[str] | None = None) -> int:

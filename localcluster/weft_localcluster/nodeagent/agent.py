@@ -13,7 +13,7 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
 
-from weft_localcluster.nodeagent import node
+from weft_localcluster.nodeagent import api_access, node
 from weft_localcluster.nodeagent.addressing import AddressPool, NodeNetwork
 from weft_localcluster.nodeagent.background import spawn
 from weft_localcluster.nodeagent.cache import Event
@@ -137,9 +137,10 @@ class Agent:
         self._hosts_dirty.set()
 
     def _addresses(self) -> list[ServiceAddresses]:
-        return service_addresses(
+        addresses = service_addresses(
             self.services.cache.objects.values(), self.slices.cache.objects.values()
         )
+        return api_access.with_api_service(addresses, self.network.gateway)
 
     def hosts_for(self, pod: Mapping[str, Any], pod_ip: str) -> str:
         return render_hosts(pod, pod_ip, self._addresses(), self.settings.cluster_domain)

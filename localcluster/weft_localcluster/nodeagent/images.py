@@ -10,6 +10,10 @@ the entrypoint (and drops cmd), `args` replaces cmd.
 | `mesh.PROXY_IMAGE` (Weft's proxy)        | `python -m weft_proxy`; proxy-init runs |
 |                                         | from it as `python -m weft_proxy.init`  |
 |                                         | (the injected init container's command) |
+| `mesh.CONTROL_PLANE_IMAGE` (Weft's one  | `python -m ARGS` as the Dockerfile:      |
+| image: operator, webhooks)              | entrypoint `python -m`, cmd `weft_proxy`,|
+|                                         | user 2102; the Deployments' args pick   |
+|                                         | `weft_operator` or `weft_webhooks`      |
 | `weft.dev/samples/web`                  | `python -m bookshop.web`                |
 | `weft.dev/samples/books:v1`, `:v2`      | `python -m bookshop.books` (BOOKS_VERSION) |
 | `weft.dev/samples/ratings`              | `python -m bookshop.ratings`            |
@@ -35,6 +39,7 @@ SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_SAMPLES_DIR = Path(__file__).resolve().parents[3] / "samples"
 BOOKSHOP = "01-bookshop"
 SAMPLES_USER = 65532  # the samples' images run as an unprivileged user ("nonroot")
+CONTROL_PLANE_USER = mesh.PROXY_UID  # the Dockerfile's `USER 2102:2102` (user weft)
 
 
 @dataclass(frozen=True)
@@ -96,9 +101,13 @@ def default_table(python_bin_dir: Path, samples_dir: Path = DEFAULT_SAMPLES_DIR)
         return Image(entrypoint, env={**bookshop, **env}, user=SAMPLES_USER)
 
     proxy_repository, _ = normalize(mesh.PROXY_IMAGE)
+    control_plane_repository, _ = normalize(mesh.CONTROL_PLANE_IMAGE)
+    # The Dockerfile's image: ENTRYPOINT ["python", "-m"], CMD ["weft_proxy"], USER weft.
+    control_plane = Image(("python", "-m"), ("weft_proxy",), env=base, user=CONTROL_PLANE_USER)
     return ImageTable(
         {
             proxy_repository: Image(entrypoint=("python", "-m", "weft_proxy"), env=base),
+            control_plane_repository: control_plane,
             "weft.dev/samples/web": sample("web"),
             "weft.dev/samples/books:v1": sample("books", BOOKS_VERSION="v1"),
             "weft.dev/samples/books:v2": sample("books", BOOKS_VERSION="v2"),

@@ -9,7 +9,7 @@ from typing import Any
 
 from weft_localcluster.nodeagent.env import ConfigError, expand
 from weft_localcluster.nodeagent.images import Image, argv
-from weft_localcluster.nodeagent.mounts import Mount, rewrite, rewrite_arg
+from weft_localcluster.nodeagent.mounts import Mount, bound_mounts, rewrite, rewrite_arg
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class LaunchPlan:
     env: dict[str, str]
     cwd: Path
     identity: Identity
+    binds: tuple[Mount, ...] = ()  # bound at their real path (api_access.bound_mounts)
 
 
 def identity(pod: Mapping[str, Any], container: Mapping[str, Any], image: Image) -> Identity:
@@ -64,13 +65,16 @@ def launch_plan(
     spec_env: Mapping[str, str],
     mounts: list[Mount],
     own_dir: Path,
+    service_env: Mapping[str, str] | None = None,
 ) -> LaunchPlan:
-    """`spec_env` is the pod spec's variables (env.container_env); the image's come first."""
+    """`spec_env` is the pod spec's variables (env.container_env); the image's come first,
+    then `service_env` (the `kubernetes` Service's, as the kubelet sets them)."""
     metadata, spec = pod.get("metadata") or {}, pod.get("spec") or {}
     env = {
         **image.env,
         "HOSTNAME": spec.get("hostname") or metadata.get("name", ""),
         "HOME": str(own_dir),
+        **(service_env or {}),
         **{name: rewrite(value, mounts) for name, value in spec_env.items()},
     }
     command = [expand(part, spec_env) for part in container.get("command") or []]
@@ -88,4 +92,5 @@ def launch_plan(
         env=env,
         cwd=cwd,
         identity=identity(pod, container, image),
+        binds=bound_mounts(mounts),
     )

@@ -16,6 +16,10 @@ from typing import Any
 
 from weft_localcluster.nodeagent.env import expand
 
+# The one mount bound at its real path in the container's mount namespace (api_access.py):
+# in-cluster clients read the ServiceAccount's files from there, not from env or flags.
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
 
 @dataclass(frozen=True)
 class Mount:
@@ -53,3 +57,8 @@ def rewrite_arg(arg: str, mounts: list[Mount]) -> str:
         return rewritten
     flag, _, value = arg.partition("=")
     return f"{flag}={rewrite(value, mounts)}"
+
+
+def bound_mounts(mounts: list[Mount]) -> tuple[Mount, ...]:
+    """The mounts bound at their real path in the container: the ServiceAccount's."""
+    return tuple(m for m in mounts if m.container_path == SERVICE_ACCOUNT_DIR)

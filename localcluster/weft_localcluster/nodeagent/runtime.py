@@ -25,12 +25,30 @@ from typing import BinaryIO
 
 from weft_localcluster.nodeagent.commands import tool
 from weft_localcluster.nodeagent.launch import Identity
+from weft_localcluster.nodeagent.mounts import Mount
 
 _READ_HOST_FILES = ["--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"]
 
 
-def in_pod(netns: str, argv: list[str], identity: Identity) -> list[str]:
+# Runs in the mount namespace `ip netns exec` made (a slave of the machine's): binds each
+# SOURCE TARGET pair read-only, then execs the rest of the chain (setpriv, the program).
+# The mount tool's path is passed as $1 (the container's PATH must not decide it).
+_BIND_SCRIPT = (
+    'mount="$1"; shift; while [ "$1" != -- ]; do '
+    '"$mount" --bind "$1" "$2" && "$mount" -o remount,bind,ro "$2" || exit 126; shift 2; '
+    'done; shift; exec "$@"'
+)
+
+
+def in_pod(
+    netns: str, argv: list[str], identity: Identity, binds: tuple[Mount, ...] = ()
+) -> list[str]:
     command = [tool("ip"), "netns", "exec", netns]
+    if binds:
+        command += [tool("sh"), "-c", _BIND_SCRIPT, "weft-mounts", tool("mount")]
+        for bind in binds:
+            command += [str(bind.host_path), bind.container_path]
+        command.append("--")
     privileges = ["--no-new-privs"] if identity.no_new_privileges else []
     if identity.uid is not None or identity.gid is not None:
         groups = ",".join(map(str, identity.groups))

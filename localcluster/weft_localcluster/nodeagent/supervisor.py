@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from weft_localcluster.nodeagent import prober, runtime
+from weft_localcluster.nodeagent import api_access, prober, runtime
 from weft_localcluster.nodeagent.background import spawn
 from weft_localcluster.nodeagent.context import AgentContext
 from weft_localcluster.nodeagent.downward import PodFields
@@ -104,7 +104,9 @@ class ContainerSupervisor:
                 mounts = container_mounts(self.spec, self.scope.files.volume_dir, spec_env)
                 own_dir = self.scope.runtime_dir / "containers" / self.state.name
                 own_dir.mkdir(parents=True, exist_ok=True)
-                return launch_plan(pod, self.spec, image, spec_env, mounts, own_dir)
+                return launch_plan(
+                    pod, self.spec, image, spec_env, mounts, own_dir, api_access.service_env()
+                )
             except ImagePullError as error:
                 self._wait("ErrImagePull", str(error))
                 self.scope.event("Failed", str(error), warning=True)
@@ -118,8 +120,9 @@ class ContainerSupervisor:
     async def _run_once(self, plan: LaunchPlan) -> int:
         state = self.state
         log_file = self.scope.logs_dir / state.name / f"{state.restart_count}.log"
-        command = runtime.in_pod(self.scope.sandbox.netns, plan.argv, plan.identity)
+        command = runtime.in_pod(self.scope.sandbox.netns, plan.argv, plan.identity, plan.binds)
         try:
+            api_access.ensure_mount_points(plan.binds)
             process = await runtime.start(command, plan.env, plan.cwd, log_file)
         except OSError as error:
             return self._terminated(time.time(), 128, None, f"failed to start: {error}")
@@ -222,7 +225,7 @@ class _RunningProbes:
             netns_path=scope.sandbox.netns_path,
             pod_ip=scope.sandbox.pod_ip,
             command_in_container=lambda argv: (
-                runtime.in_pod(scope.sandbox.netns, argv, plan.identity),
+                runtime.in_pod(scope.sandbox.netns, argv, plan.identity, plan.binds),
                 plan.env,
             ),
             command_in_pod=lambda argv: runtime.in_pod(scope.sandbox.netns, argv, Identity()),
