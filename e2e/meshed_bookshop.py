@@ -107,8 +107,8 @@ class Bookshop:
         return kubectl(self.cluster, "-n", self.namespace, *args, stdin=stdin)
 
     def apply(self, *objects: dict[str, Any]) -> None:
-        self.kubectl("apply", "-f", "-", stdin=json.dumps({"kind": "List", "apiVersion": "v1",
-                                                            "items": list(objects)}))  # fmt: skip
+        listed = {"apiVersion": "v1", "kind": "List", "items": list(objects)}
+        self.kubectl("apply", "-f", "-", stdin=json.dumps(listed))
 
     def pod_ips(self, app: str) -> list[str]:
         listed = json.loads(self.kubectl("get", "pods", "-l", f"app={app}", "-o", "json"))
@@ -127,10 +127,10 @@ class Bookshop:
                 lines += (await response.text()).splitlines()
         return lines
 
-    async def web(self, session: aiohttp.ClientSession, path: str = "/api/books") -> Any:
+    async def web(self, session: aiohttp.ClientSession) -> Any:
         """A request to the web front from the host (unmeshed, as a browser would be)."""
         ip = self.pod_ips("web")[0]
-        async with session.get(f"http://{ip}:8080{path}") as response:
+        async with session.get(f"http://{ip}:8080/api/books") as response:
             return response.status, await response.json(content_type=None)
 
     async def relay(self, session: aiohttp.ClientSession, kind: str, **query: str) -> Any:
@@ -140,15 +140,15 @@ class Bookshop:
             assert response.status == 200, await response.text()
             return await response.json()
 
-    def set_weights(self, weights: dict[str, int], name: str = "books", apex: str = "books",
-                    version: str = "v1alpha2") -> None:  # fmt: skip
+    def set_weights(self, weights: dict[str, int]) -> None:
+        """The sample's `books` TrafficSplit, as a user writes it (v1alpha2)."""
         backends = [{"service": s, "weight": w} for s, w in weights.items()]
         self.apply(
             {
-                "apiVersion": f"split.smi-spec.io/{version}",
+                "apiVersion": "split.smi-spec.io/v1alpha2",
                 "kind": "TrafficSplit",
-                "metadata": {"name": name, "namespace": self.namespace},
-                "spec": {"service": apex, "backends": backends},
+                "metadata": {"name": "books", "namespace": self.namespace},
+                "spec": {"service": "books", "backends": backends},
             }
         )
 

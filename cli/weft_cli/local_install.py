@@ -151,10 +151,8 @@ def start_mesh_control_plane(
     bridge's gateway at the mesh's ports, behind the names injection gives proxies.
     Returns once both listen. The metrics stay on loopback: only the host reads them."""
     state = Path(info.state_dir)
-    for previous in processes.read_records(state):  # a second `weft demo`: the ports are fixed
-        if previous.name == name:
-            processes.stop(previous, state)
-    gateway = pod_gateway(info)
+    _stop_previous(state, name)  # a second `weft demo`: the ports are fixed
+    gateway = expose_control_plane(info, namespace)
     record = start_operator(
         info,
         namespace,
@@ -165,13 +163,18 @@ def start_mesh_control_plane(
         address=gateway,
     )
     try:
-        expose_control_plane(info, namespace)
         for port in (mesh.IDENTITY_PORT, mesh.CONFIG_PORT):
             _wait_for_listener(record, gateway, port, OPERATOR_START_TIMEOUT)
     except BaseException:
         processes.stop(record, state)
         raise
     return record
+
+
+def _stop_previous(state: Path, name: str) -> None:
+    for previous in processes.read_records(state):
+        if previous.name == name:
+            processes.stop(previous, state)
 
 
 def expose_control_plane(info: ClusterInfo, namespace: str) -> str:
@@ -265,9 +268,7 @@ def start_webhooks(
     """Start the webhooks on loopback, register them, and return once the API server
     calls all three; `stop_webhooks` undoes it (so does `weft cluster down`)."""
     state = Path(info.state_dir)
-    for previous in processes.read_records(state):  # a second `weft demo`: replace it
-        if previous.name == name:
-            processes.stop(previous, state)
+    _stop_previous(state, name)  # a second `weft demo`: replace it
     install_crds(info)
     kubectl(info, "apply", "-f", "-", stdin=manifests.webhooks_rbac(namespace))
     install_mesh_identity(info, namespace)

@@ -12,8 +12,8 @@ import time
 from collections.abc import Awaitable, Callable
 
 from weft_api import mesh
+from weft_api.config import OutboundService, ProxyConfig
 from weft_api.config import Protocol as ConfigProtocol
-from weft_api.config import ProxyConfig
 from weft_proxy.admin import Admin
 from weft_proxy.identity.credentials import (
     ALPN_H2,
@@ -50,6 +50,10 @@ PROXY_PORTS = frozenset(
 )
 
 
+def _opaque_port(service: OutboundService, port: int) -> bool:
+    return any(p.port == port and p.protocol is ConfigProtocol.OPAQUE for p in service.ports)
+
+
 class Proxy:
     def __init__(
         self,
@@ -74,8 +78,6 @@ class Proxy:
         # destination; inbound traffic then goes to this application port.
         self.inbound_fallback_port = inbound_fallback_port
         self.config: ProxyConfig | None = None
-        self.credentials: Credentials | None = None
-        self.tls: MeshTls | None = None
         self.requires_identity = requires_identity
         self.stopping = asyncio.Event()
         self.admin = Admin(self.metrics, self._ready, self.shutdown)
@@ -92,11 +94,15 @@ class Proxy:
     def discover(self, subscribe: Callable[[str], Awaitable[object]] | None) -> None:
         self.outbound_state.discover = subscribe
 
+    @property
+    def tls(self) -> MeshTls | None:
+        """The TLS contexts of the current credentials, for both directions."""
+        return self.outbound_state.connector.tls
+
     def use_credentials(self, credentials: Credentials) -> None:
         """The current leaf from the identity service (renewed before expiry) and trust
         bundle: new connections, both ways, use them; open ones keep theirs."""
-        self.credentials = credentials
-        self.tls = self.outbound_state.connector.tls = MeshTls.of(credentials)
+        self.outbound_state.connector.tls = MeshTls.of(credentials)
 
     def _ready(self) -> bool:
         """Config applied, and a certificate if the proxy is to have one."""
@@ -119,15 +125,6 @@ class Proxy:
         for session in list(self.h2_sessions):
             session.go_away()
 
-    def _opaque_outbound(self, destination: tuple[str, int] | None) -> bool:
-        """Ports marked opaque skip detection: server-first protocols would wait it out."""
-        if destination is None:
-            return False
-        service = self.outbound_state.destinations.by_address(*destination)
-        return service is not None and any(
-            p.port == destination[1] and p.protocol is ConfigProtocol.OPAQUE for p in service.ports
-        )
-
     def _opaque_inbound(self, port: int) -> bool:
         policy = self.inbound.policy
         return (
@@ -136,21 +133,25 @@ class Proxy:
 
     async def on_outbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         destination = original_destination(writer.get_extra_info("socket"))
+        # Whether a connection is the mesh's is decided per connection, by the Service at
+        # its destination: discovered first, so a cluster IP seen for the first time counts.
+        service = None
         if destination is not None:
-            await self.outbound_state.resolve_address(destination)
-        if destination is not None and self._opaque_outbound(destination):
-            await self.outbound_tcp.forward(reader, writer, b"", destination)
-            return
+            service = await self.outbound_state.resolve_address(destination)
+            if service is not None and _opaque_port(service, destination[1]):
+                # Server-first protocols would wait detection out.
+                await self.outbound_tcp.forward(reader, writer, b"", destination)
+                return
         detected, first = await detect_protocol(reader)
         if detected.protocol is Protocol.HTTP1:
             handle = functools.partial(self.outbound_http1.handle, original_dst=destination)
             await serve_http1(reader, writer, first, handle)
-        elif detected.protocol is Protocol.HTTP2 and self.outbound_http2.serves(destination):
+        elif detected.protocol is Protocol.HTTP2 and (destination is None or service is not None):
             handle2 = functools.partial(self.outbound_http2.handle, original_dst=destination)
             await serve_http2(reader, writer, first, handle2, self.h2_sessions)
         elif destination is not None:
-            # TLS, opaque bytes, and HTTP/2 leaving the mesh pass through, balanced per
-            # connection.
+            # TLS, opaque bytes, and HTTP/2 leaving the mesh (one connection, one address)
+            # pass through, balanced per connection.
             await self.outbound_tcp.forward(reader, writer, first, destination)
         else:
             writer.close()

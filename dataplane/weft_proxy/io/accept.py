@@ -62,10 +62,6 @@ class SocketServer:
         self._accepting.cancel()
         self.sockets[0].close()
 
-    async def wait_closed(self) -> None:
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._accepting
-
 
 async def open_accepted(sock: socket.socket, context: ssl.SSLContext | None = None) -> Streams:
     """Streams over an accepted socket; with `context`, once the TLS handshake is done

@@ -46,6 +46,7 @@ class Answer(Protocol):
 
 
 AnswerT = TypeVar("AnswerT", bound=Answer)
+T = TypeVar("T")
 
 
 def timeout_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
@@ -68,6 +69,11 @@ class Plan:
     authority: str
     deadline: Deadline | None
     timeout_ms: int | None
+
+    @property
+    def route_name(self) -> str:
+        """`rt_route` in metrics: the ServiceProfile route matched, if any."""
+        return self.route.name if self.route is not None else ""
 
     def remaining_s(self, clock: Clock) -> float | None:
         return self.deadline.remaining(clock) if self.deadline is not None else None
@@ -191,22 +197,28 @@ async def attempt(
     """
     started = clock()
     try:
-        if plan.deadline is None:
-            return await _attempts(plan, exchange, retryable_bytes, metrics, clock)
-        try:
-            async with asyncio.timeout(plan.deadline.remaining(clock)):
-                return await _attempts(plan, exchange, retryable_bytes, metrics, clock)
-        except TimeoutError:
-            raise plan.timed_out() from None
+        return await _within_deadline(
+            plan, _attempts(plan, exchange, retryable_bytes, metrics, clock), clock
+        )
     except ProxyError as failure:
         # The client gets this answer from the proxy: count it against the backend, or
         # a canary whose endpoints are all ejected would look idle, not failing.
-        route = plan.route.name if plan.route is not None else ""
-        target = plan.group.failure_target(plan.authority, route)
+        target = plan.group.failure_target(plan.authority, plan.route_name)
         metrics.request(target)
         latency_ms = (clock() - started) * 1000
         metrics.response(target, failure.status, Classification.FAILURE.value, latency_ms)
         raise
+
+
+async def _within_deadline(plan: Plan, attempts: Awaitable[T], clock: Clock) -> T:
+    """`attempts`, bounded by the request's deadline (ProxyError 504 when it passes)."""
+    if plan.deadline is None:
+        return await attempts
+    try:
+        async with asyncio.timeout(plan.deadline.remaining(clock)):
+            return await attempts
+    except TimeoutError:
+        raise plan.timed_out() from None
 
 
 async def _attempts(
@@ -222,8 +234,7 @@ async def _attempts(
         key = group.pick()
         if key is None:
             raise ProxyError(503, "every endpoint is failing; it will be probed again shortly")
-        route = plan.route.name if plan.route is not None else ""
-        target = group.target(key, plan.authority, state.service, route)
+        target = group.target(key, plan.authority, state.service, plan.route_name)
         metrics.request(target)
         group.accrual.on_dispatch(key)
         in_flight = group.balancer.start(key)

@@ -31,12 +31,6 @@ class OutboundHttp2:
         self.state = state
         self.metrics = metrics
 
-    def serves(self, original_dst: ADDRESS_PORT | None) -> bool:
-        """Whether a connection to `original_dst` is for the mesh. Other destinations are
-        forwarded as opaque TCP: an HTTP/2 connection goes to a single address, so the
-        decision is per connection."""
-        return original_dst is None or self.state.destinations.by_address(*original_dst) is not None
-
     async def handle(self, stream: Stream, original_dst: ADDRESS_PORT | None) -> None:
         authority = request_authority(stream)
         try:

@@ -60,7 +60,8 @@ class EndpointGroup:
         self.endpoints: dict[EndpointKey, Endpoint] = {}
         self._pools: dict[EndpointKey, Http1Pool] = {}
         self._h2_pools: dict[EndpointKey, Http2Pool] = {}  # one connection per endpoint
-        self._targets: dict[tuple[EndpointKey, str, str], Target] = {}
+        # By (endpoint, authority, route); endpoint None: the proxy's own answers.
+        self._targets: dict[tuple[EndpointKey | None, str, str], Target] = {}
 
     def update(self, endpoints: Iterable[Endpoint]) -> None:
         previous = self.endpoints
@@ -90,29 +91,31 @@ class EndpointGroup:
         self, key: EndpointKey, authority: str, service: OutboundService, route: str = ""
     ) -> Target:
         """The metric labels of requests to endpoint `key` under `authority`."""
-        found = self._targets.get((key, authority, route))
-        if found is None:
-            found = endpoint_target(service, authority, self.endpoints[key], route)
-            if len(self._targets) < MAX_TARGETS:  # authorities are client-chosen: bound them
-                self._targets[(key, authority, route)] = found
-        return found
+        return self._target(
+            (key, authority, route),
+            lambda: endpoint_target(service, authority, self.endpoints[key], route),
+        )
 
     def failure_target(self, authority: str, route: str = "") -> Target:
         """The labels of an answer the proxy gave itself for this backend (every
         endpoint ejected, unreachable, timed out): no endpoint, the backend's Service."""
-        found = self._targets.get((("", 0), authority, route))
+        labels = {
+            "direction": "outbound",
+            "authority": authority,
+            "rt_route": route,
+            "dst_namespace": self.backend.namespace,
+            "dst_service": self.backend.name,
+        }
+        return self._target((None, authority, route), lambda: Target(labels))
+
+    def _target(
+        self, key: tuple[EndpointKey | None, str, str], make: Callable[[], Target]
+    ) -> Target:
+        found = self._targets.get(key)
         if found is None:
-            found = Target(
-                {
-                    "direction": "outbound",
-                    "authority": authority,
-                    "rt_route": route,
-                    "dst_namespace": self.backend.namespace,
-                    "dst_service": self.backend.name,
-                }
-            )
-            if len(self._targets) < MAX_TARGETS:
-                self._targets[(("", 0), authority, route)] = found
+            found = make()
+            if len(self._targets) < MAX_TARGETS:  # authorities are client-chosen: bound them
+                self._targets[key] = found
         return found
 
     def h2_pool(self, key: EndpointKey) -> Http2Pool:
@@ -154,8 +157,8 @@ class ServiceState:
         for backend in backends:
             for backend_port in backend.ports:
                 key = (backend.namespace, backend.name, backend_port.port)
+                # The key names the backend: a kept group's backend is the same Service.
                 group = kept.pop(key, None) or EndpointGroup(clock, rng, connector, backend)
-                group.backend = backend
                 group.update(backend_port.endpoints)
                 self.groups[key] = group
         for stale in kept.values():
