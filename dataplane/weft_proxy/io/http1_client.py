@@ -45,17 +45,19 @@ class UpstreamConnection:
         headers = forwarded_headers(head.headers, keep_upgrade=head.upgrade)
         length = body_framing(head.headers)
         if isinstance(body, bytes):
-            headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+            headers = [(k, v) for k, v in headers if k != b"content-length"]
             if body or length is not None or head.method not in ("GET", "HEAD"):
-                headers.append((b"Content-Length", str(len(body)).encode()))
+                headers.append((b"content-length", b"%d" % len(body)))
         elif body is not None and length is None:
-            headers.append((b"Transfer-Encoding", b"chunked"))
+            headers.append((b"transfer-encoding", b"chunked"))
         if head.method == "HEAD":
             self.responses.expect_no_body()
-        self.writer.write(request_head_bytes(head.method, head.target, headers))
+        request = request_head_bytes(head.method, head.target, headers)
         if isinstance(body, bytes):
-            self.writer.write(body)
-        elif body is not None:
+            self.writer.write(request + body if body else request)  # one segment
+        else:
+            self.writer.write(request)
+        if body is not None and not isinstance(body, bytes):
             async for data in body:
                 self.writer.write(data if length is not None else chunk(data))
                 await self.writer.drain()
@@ -83,18 +85,35 @@ class UpstreamConnection:
     ) -> bool:
         """Write `head` and its body to the client; True if this connection is reusable.
 
-        A body of known length streams as is; any other is re-chunked.
+        A body of known length streams as is; any other is re-chunked. What has arrived
+        is written in one go (a small response: head and body in one segment), and the
+        wait for more comes only after it is flushed.
         """
         headers = forwarded_headers(head.headers)
-        rechunk = body_framing(head.headers) is None and not _bodiless(head, method)
+        bodiless = _bodiless(head, method)
+        rechunk = not bodiless and body_framing(head.headers) is None
         if rechunk:
-            headers.append((b"Transfer-Encoding", b"chunked"))
-        client.write(response_head_bytes(head.status, head.reason, headers))
-        async for data in self.body(head, method):
-            client.write(chunk(data) if rechunk else data)
-            await client.drain()
+            headers.append((b"transfer-encoding", b"chunked"))
+        out = [response_head_bytes(head.status, head.reason, headers)]
+        while True:
+            if not self._events and out:
+                client.write(b"".join(out))
+                out.clear()
+                await client.drain()
+            try:
+                event = await self.next_event()
+            except ConnectionError:
+                if bodiless or not _close_delimited(head):
+                    raise
+                break
+            if isinstance(event, EndOfMessage):
+                break
+            if isinstance(event, Body) and event.data and not bodiless:
+                out.append(chunk(event.data) if rechunk else event.data)
         if rechunk:
-            client.write(LAST_CHUNK)
+            out.append(LAST_CHUNK)
+        if out:
+            client.write(b"".join(out))
         await client.drain()
         return self.reusable_after(head)
 

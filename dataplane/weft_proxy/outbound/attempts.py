@@ -197,9 +197,10 @@ async def attempt(
     """
     started = clock()
     try:
-        return await _within_deadline(
-            plan, _attempts(plan, exchange, retryable_bytes, metrics, clock), clock
-        )
+        attempts = _attempts(plan, exchange, retryable_bytes, metrics, clock)
+        if plan.deadline is None:
+            return await attempts
+        return await _within_deadline(plan.deadline, plan.timed_out, attempts, clock)
     except ProxyError as failure:
         # The client gets this answer from the proxy: count it against the backend, or
         # a canary whose endpoints are all ejected would look idle, not failing.
@@ -210,15 +211,15 @@ async def attempt(
         raise
 
 
-async def _within_deadline(plan: Plan, attempts: Awaitable[T], clock: Clock) -> T:
-    """`attempts`, bounded by the request's deadline (ProxyError 504 when it passes)."""
-    if plan.deadline is None:
-        return await attempts
+async def _within_deadline(
+    deadline: Deadline, timed_out: Callable[[], ProxyError], attempts: Awaitable[T], clock: Clock
+) -> T:
+    """`attempts`, bounded by the request's deadline (`timed_out()` raised when it passes)."""
     try:
-        async with asyncio.timeout(plan.deadline.remaining(clock)):
+        async with asyncio.timeout(deadline.remaining(clock)):
             return await attempts
     except TimeoutError:
-        raise plan.timed_out() from None
+        raise timed_out() from None
 
 
 async def _attempts(

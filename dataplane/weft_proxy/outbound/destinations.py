@@ -6,6 +6,8 @@ from collections.abc import Iterable
 
 from weft_api.config import OutboundService
 
+AUTHORITY_CACHE_SIZE = 1024
+
 
 def split_authority(authority: str, default_port: int = 80) -> tuple[str, int]:
     """'Books.shop:8080' -> ('books.shop', 8080); '[fd00::1]:80' -> ('fd00::1', 80)."""
@@ -25,6 +27,8 @@ class Destinations:
     def __init__(self, services: Iterable[OutboundService], namespace: str) -> None:
         self._by_name: dict[str, OutboundService] = {}
         self._by_address: dict[tuple[str, int], OutboundService] = {}
+        # The authorities requests arrive with, as found: parsed once, not per request.
+        self._authorities: dict[str, tuple[OutboundService, int]] = {}
         for service in services:
             for name in self._names(service, namespace):
                 self._by_name.setdefault(name, service)
@@ -42,11 +46,16 @@ class Destinations:
         return names
 
     def by_authority(self, authority: str) -> tuple[OutboundService, int] | None:
-        host, port = split_authority(authority)
-        service = self._by_name.get(host)
-        if service is None:
-            return None
-        return service, port
+        found = self._authorities.get(authority)
+        if found is None:
+            host, port = split_authority(authority)
+            service = self._by_name.get(host)
+            if service is None:
+                return None
+            if len(self._authorities) >= AUTHORITY_CACHE_SIZE:  # clients choose Host
+                self._authorities.clear()
+            found = self._authorities[authority] = service, port
+        return found
 
     def by_address(self, ip: str, port: int) -> OutboundService | None:
         return self._by_address.get((ip, port))

@@ -113,8 +113,9 @@ class OutboundHttp1:
             plan, exchange, body.retryable_bytes, self.metrics, self.state.clock
         )
         chosen.settle(self.metrics)
-        path = head.target.split(b"?", 1)[0].decode("latin-1")
-        attempts.tap(self.state.tap, plan, chosen, head.method, path, _peer(client))
+        if self.state.tap.watched:  # the path and peer cost: only for a watcher
+            path = head.target.split(b"?", 1)[0].decode("latin-1")
+            attempts.tap(self.state.tap, plan, chosen, head.method, path, _peer(client))
         keep_alive = await chosen.answer.relay(stream, client, head.method)
         return keep_alive and head.keep_alive
 

@@ -4,7 +4,9 @@
 `RequestHead`/`ResponseHead`, `Body`, `EndOfMessage` and `Upgraded` events, pipelined
 messages included. Framing is decoded (chunked bodies arrive as plain `Body` data), so
 a proxy re-frames what it forwards with `request_head_bytes`/`response_head_bytes` and
-`chunk`. Malformed or oversized input raises `ProtocolError` carrying the status a
+`chunk`. Header names are lower-cased as they are parsed (HTTP/1 names are
+case-insensitive; linkerd2-proxy forwards them lower-case too), so lookups compare
+bytes once. Malformed or oversized input raises `ProtocolError` carrying the status a
 server should answer with.
 """
 
@@ -104,9 +106,9 @@ def tunnel_bytes(events: Iterable[Event]) -> bytes:
 
 
 def find_header(headers: Headers, name: bytes) -> bytes | None:
-    """The first value of header `name` (lower case), if present."""
+    """The first value of header `name` (lower case, as parsed names are), if present."""
     for key, value in headers:
-        if key.lower() == name:
+        if key == name:
             return value
     return None
 
@@ -127,6 +129,11 @@ class _Reader:
         self._partial: _Partial | None = _Partial()
         self._upgraded = False
 
+    @property
+    def mid_head(self) -> bool:
+        """Part of a message head has arrived, not all of it."""
+        return self._partial is not None and self._partial.head_bytes > 0
+
     # httptools callbacks ------------------------------------------------------------
     def on_message_begin(self) -> None:
         self._partial = _Partial()
@@ -143,7 +150,7 @@ class _Reader:
 
     def on_header(self, name: bytes, value: bytes) -> None:
         assert self._partial is not None
-        self._partial.headers.append((name, value))
+        self._partial.headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
         assert self._partial is not None
@@ -261,14 +268,10 @@ def forwarded_headers(headers: Headers, *, keep_upgrade: bool = False) -> Header
     named = {
         token.strip().lower()
         for key, value in headers
-        if key.lower() == b"connection"
+        if key == b"connection"
         for token in value.split(b",")
     }
-    kept = [
-        (key, value)
-        for key, value in headers
-        if (lower := key.lower()) not in HOP_BY_HOP and lower not in named
-    ]
+    kept = [(key, value) for key, value in headers if key not in HOP_BY_HOP and key not in named]
     if keep_upgrade:
         upgrade = find_header(headers, b"upgrade")
         if upgrade is not None:
