@@ -148,7 +148,9 @@ async def test_a_failing_backend_behind_a_retryable_route_fails_no_client(
     bookshop: Bookshop, http: aiohttp.ClientSession
 ) -> None:
     """GET /books is retryable in the sample's ServiceProfile: with v2 failing a third
-    of its requests and half the traffic, the retry budget absorbs every failure."""
+    of its requests and half the traffic, the retry budget absorbs every failure. The
+    web proxy's metrics still show v2 failing (per attempt), so a canary analysis sees
+    it, while the route's own figures show what clients got."""
     bookshop.kubectl("set", "env", "deployment/books-v2", "BOOKS_FAILURE_RATE=0.3")
     bookshop.kubectl("rollout", "status", "deployment/books-v2", "--timeout=120s")
     try:
@@ -156,6 +158,11 @@ async def test_a_failing_backend_behind_a_retryable_route_fails_no_client(
         await eventually(lambda: _served_by(bookshop, http, "v2"), "v2 to get traffic", 20)
         seen = await versions(bookshop, http, 100)
         assert set(seen) <= {"v1", "v2"}, seen  # no failure reached the web front
+        web = await bookshop.proxy_metrics(http, "web")
+        to_v2 = {"direction": "outbound", "dst_service": "books-v2"}
+        assert total(with_labels(web, "response_total", **to_v2, classification="failure")) > 0
+        retried = with_labels(web, "route_actual_response_total", classification="failure")
+        assert total(retried) > 0
     finally:
         bookshop.set_weights({"books-v1": 100, "books-v2": 0})
         bookshop.kubectl("set", "env", "deployment/books-v2", "BOOKS_FAILURE_RATE=0")

@@ -97,9 +97,11 @@ async def canaries(
         rollout = Rollout(kube, NAMESPACE, "books", "books-v1", "books-v2", POLICY, args.window)
         console.rule("canary 1: books v2, healthy")
         good = await watch(rollout, console, args.once)
-        console.rule("canary 2: books v2 broken (BOOKS_FAILURE_RATE=1): watch it roll back")
+        # Half of v2's answers fail. GET /books is retryable, so users barely notice,
+        # but the proxies count every attempt: the analysis sees it and rolls back.
+        console.rule("canary 2: books v2 failing half its requests: watch it roll back")
         with console.status("deploying the broken v2 ..."):
-            await asyncio.to_thread(break_v2, info, "1")
+            await asyncio.to_thread(break_v2, info, "0.5")
         try:
             bad = await watch(rollout, console, args.once)
         finally:

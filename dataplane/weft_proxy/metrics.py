@@ -38,20 +38,26 @@ TARGET_LABELS = (
     "rt_route",
 )
 RESPONSE_LABELS = (*TARGET_LABELS, "status_code", "classification", "grpc_status_code")
+# Per ServiceProfile route, outbound: `dst` is the Service's authority with its port.
+ROUTE_LABELS = ("direction", "dst", "rt_route")
+ROUTE_RESPONSE_LABELS = (*ROUTE_LABELS, "status_code", "classification", "grpc_status_code")
 
 
 class Target:
     """The labels of one request's or connection's target; empty means not applicable.
 
-    Targets are long-lived (one per endpoint and authority) and remember their labelled
-    metric children: resolving 20 labels costs more than the rest of a request's metrics.
+    Targets are long-lived (one per endpoint and authority, or per route) and remember
+    their labelled metric children: resolving 20 labels costs more than the rest of a
+    request's metrics. `names` are the label names of the families the target counts in.
     """
 
     __slots__ = ("_children", "_values", "labels")
 
-    def __init__(self, labels: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, labels: Mapping[str, str] | None = None, names: tuple[str, ...] = TARGET_LABELS
+    ) -> None:
         self.labels = dict(labels or {})
-        self._values = tuple(self.labels.get(name, "") for name in TARGET_LABELS)
+        self._values = tuple(self.labels.get(name, "") for name in names)
         self._children: dict[object, Any] = {}
 
     def values(self) -> tuple[str, ...]:
@@ -65,7 +71,13 @@ class Target:
 
 
 class ProxyMetrics:
-    """All metric families of one proxy, in a registry of its own (tests run several)."""
+    """All metric families of one proxy, in a registry of its own (tests run several).
+
+    Endpoint families (`request_total`, `response_total`, ...) count every attempt, as
+    the endpoint saw it: a retried failure counts as a failure. Route families count per
+    ServiceProfile route what the client saw (`route_*`: after retries) and every
+    attempt (`route_actual_*`), as Linkerd's do.
+    """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
@@ -77,6 +89,32 @@ class ProxyMetrics:
             "Time from request head to response head, in milliseconds",
             RESPONSE_LABELS,
             buckets=LATENCY_BUCKETS_MS,
+            registry=r,
+        )
+        self.route_request_total = Counter(
+            "route_request", "HTTP requests per route", ROUTE_LABELS, registry=r
+        )
+        self.route_response_total = Counter(
+            "route_response",
+            "HTTP responses per route, as the client got them (after retries)",
+            ROUTE_RESPONSE_LABELS,
+            registry=r,
+        )
+        self.route_response_latency_ms = Histogram(
+            "route_response_latency_ms",
+            "Time from request head to the response head the client got, in milliseconds",
+            ROUTE_RESPONSE_LABELS,
+            buckets=LATENCY_BUCKETS_MS,
+            registry=r,
+        )
+        self.route_actual_request_total = Counter(
+            "route_actual_request", "HTTP attempts per route, retries included", ROUTE_LABELS,
+            registry=r,
+        )  # fmt: skip
+        self.route_actual_response_total = Counter(
+            "route_actual_response",
+            "HTTP responses per route to every attempt, retried ones included",
+            ROUTE_RESPONSE_LABELS,
             registry=r,
         )
         peer = (*TARGET_LABELS, "peer")
@@ -105,7 +143,7 @@ class ProxyMetrics:
         )
 
     def request(self, target: Target) -> None:
-        target.child(self.request_total, lambda: self.request_total.labels(*target.values())).inc()
+        _count(self.request_total, target)
 
     def response(
         self,
@@ -115,11 +153,60 @@ class ProxyMetrics:
         latency_ms: float,
         grpc_status: int | None = None,
     ) -> None:
-        def make() -> tuple[Any, Any]:
-            grpc = "" if grpc_status is None else str(grpc_status)
-            values = (*target.values(), str(status), classification, grpc)
-            return self.response_total.labels(*values), self.response_latency_ms.labels(*values)
-
-        total, latency = target.child((status, classification, grpc_status), make)
+        total, latency = _responses(
+            self.response_total, self.response_latency_ms, target, status, classification,
+            grpc_status,
+        )  # fmt: skip
         total.inc()
         latency.observe(latency_ms)
+
+    def route_request(self, route: Target) -> None:
+        _count(self.route_request_total, route)
+
+    def route_response(
+        self,
+        route: Target,
+        status: int,
+        classification: str,
+        latency_ms: float,
+        grpc_status: int | None = None,
+    ) -> None:
+        total, latency = _responses(
+            self.route_response_total, self.route_response_latency_ms, route, status,
+            classification, grpc_status,
+        )  # fmt: skip
+        total.inc()
+        latency.observe(latency_ms)
+
+    def route_actual_request(self, route: Target) -> None:
+        _count(self.route_actual_request_total, route)
+
+    def route_actual_response(
+        self, route: Target, status: int, classification: str, grpc_status: int | None = None
+    ) -> None:
+        total, _ = _responses(
+            self.route_actual_response_total, None, route, status, classification, grpc_status
+        )
+        total.inc()
+
+
+def _count(counter: Counter, target: Target) -> None:
+    target.child(counter, lambda: counter.labels(*target.values())).inc()
+
+
+def _responses(
+    total: Counter,
+    latency: Histogram | None,
+    target: Target,
+    status: int,
+    classification: str,
+    grpc_status: int | None,
+) -> tuple[Any, Any]:
+    """The children of a response family pair for one outcome, made on first use."""
+
+    def make() -> tuple[Any, Any]:
+        grpc = "" if grpc_status is None else str(grpc_status)
+        values = (*target.values(), str(status), classification, grpc)
+        return total.labels(*values), latency.labels(*values) if latency is not None else None
+
+    return target.child((total, status, classification, grpc_status), make)  # type: ignore[no-any-return]

@@ -217,6 +217,58 @@ async def test_retryable_routes_are_retried_within_budget(
     assert backends.hits["books"] == hits
 
 
+def sample_total(proxy: Proxy, name: str, **labels: str) -> float:
+    """The sum of `name`'s samples whose labels include `labels`."""
+    return sum(
+        sample.value
+        for family in proxy.metrics.registry.collect()
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+async def test_route_metrics_show_what_the_client_got_and_every_attempt(
+    backends: Backends, start_proxy: Any, http: aiohttp.ClientSession
+) -> None:
+    """A retried failure: the client got a 200, but the endpoint failed once, and the
+    endpoint and "actual" families say so (a canary failing a share of requests shows
+    even when retries hide it from clients)."""
+    port = await backends.start("books", flaky(1))
+    route = Route("POST /books", RequestMatch(method="POST"), is_retryable=True)
+    running = await start_proxy(config(books(backend("books", 1, [port]), routes=(route,))))
+    async with http.post(f"{running.outbound}/books", data=b"x") as response:
+        assert response.status == 200
+    proxy, rt = running.proxy, {"rt_route": "POST /books", "dst": f"{AUTHORITY}:80"}
+    assert sample_total(proxy, "route_request_total", **rt) == 1
+    assert sample_total(proxy, "route_response_total", **rt, classification="success") == 1
+    assert sample_total(proxy, "route_response_total", **rt, classification="failure") == 0
+    assert sample_total(proxy, "route_response_latency_ms_count", **rt) == 1
+    assert sample_total(proxy, "route_actual_request_total", **rt) == 2
+    actual = "route_actual_response_total"
+    assert sample_total(proxy, actual, **rt, status_code="500", classification="failure") == 1
+    assert sample_total(proxy, actual, **rt, status_code="200", classification="success") == 1
+    endpoint = {"direction": "outbound", "dst_service": "books"}
+    assert sample_total(proxy, "request_total", **endpoint) == 2
+    assert sample_total(proxy, "response_total", **endpoint, classification="failure") == 1
+    assert sample_total(proxy, "response_total", **endpoint, classification="success") == 1
+    # A request no route matched counts under rt_route="" (`weft routes`' [DEFAULT]).
+    async with http.get(f"{running.outbound}/authors") as response:
+        assert response.status == 200
+    unmatched = {"rt_route": "", "dst": f"{AUTHORITY}:80"}
+    assert sample_total(proxy, "route_response_total", **unmatched, status_code="200") == 1
+
+
+async def test_a_service_without_routes_has_no_route_metrics(
+    backends: Backends, start_proxy: Any, http: aiohttp.ClientSession
+) -> None:
+    port = await backends.start("books")
+    running = await start_proxy(config(books(backend("books", 1, [port]))))
+    async with http.get(f"{running.outbound}/books") as response:
+        assert response.status == 200
+    assert sample_total(running.proxy, "response_total", direction="outbound") == 1
+    assert sample_total(running.proxy, "route_request_total") == 0
+
+
 async def test_a_route_timeout_answers_504(
     backends: Backends, start_proxy: Any, http: aiohttp.ClientSession
 ) -> None:

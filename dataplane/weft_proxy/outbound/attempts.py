@@ -69,6 +69,7 @@ class Plan:
     authority: str
     deadline: Deadline | None
     timeout_ms: int | None
+    route_target: Target | None  # the route_* labels; None: no ServiceProfile routes
 
     @property
     def route_name(self) -> str:
@@ -108,7 +109,8 @@ def plan_request(
     deadline = request_deadline(route.timeout_ms if route else None, headers, clock)
     timeout_ms = round(deadline.remaining(clock) * 1000) if deadline is not None else None
     state.budget.record_request()
-    return Plan(state, group, route, authority, deadline, timeout_ms)
+    route_target = state.route_target(port, route.name if route is not None else "")
+    return Plan(state, group, route, authority, deadline, timeout_ms, route_target)
 
 
 class Ending(enum.Enum):
@@ -129,6 +131,7 @@ class Attempt(Generic[AnswerT]):
     target: Target
     answer: AnswerT
     latency_ms: float  # to the response head, as Linkerd's response_latency_ms measures
+    request_latency_ms: float  # the same, from the request's start (its retries included)
     classification: Classification
 
     def settle(
@@ -152,6 +155,10 @@ class Attempt(Generic[AnswerT]):
         grpc = grpc_status if grpc_status is not None else self.answer.grpc_status
         status, value = self.answer.status, classification.value
         metrics.response(self.target, status, value, self.latency_ms, grpc)
+        route = self.plan.route_target
+        if route is not None:
+            metrics.route_actual_response(route, status, value, grpc)
+            metrics.route_response(route, status, value, self.request_latency_ms, grpc)
 
 
 def tap(hub: TapHub, plan: Plan, chosen: Attempt[Any], method: str, path: str, source: str) -> None:
@@ -196,8 +203,10 @@ async def attempt(
     reached. A response body then streams under the client's own deadline.
     """
     started = clock()
+    if plan.route_target is not None:
+        metrics.route_request(plan.route_target)
     try:
-        attempts = _attempts(plan, exchange, retryable_bytes, metrics, clock)
+        attempts = _attempts(plan, exchange, retryable_bytes, metrics, clock, started)
         if plan.deadline is None:
             return await attempts
         return await _within_deadline(plan.deadline, plan.timed_out, attempts, clock)
@@ -207,7 +216,10 @@ async def attempt(
         target = plan.group.failure_target(plan.authority, plan.route_name)
         metrics.request(target)
         latency_ms = (clock() - started) * 1000
-        metrics.response(target, failure.status, Classification.FAILURE.value, latency_ms)
+        failed = Classification.FAILURE.value
+        metrics.response(target, failure.status, failed, latency_ms)
+        if plan.route_target is not None:
+            metrics.route_response(plan.route_target, failure.status, failed, latency_ms)
         raise
 
 
@@ -228,8 +240,9 @@ async def _attempts(
     retryable_bytes: Callable[[], int | None],
     metrics: ProxyMetrics,
     clock: Clock,
+    request_started: float,
 ) -> Attempt[AnswerT]:
-    group, state = plan.group, plan.state
+    group, state, route = plan.group, plan.state, plan.route_target
     classes = plan.route.response_classes if plan.route else ()
     while True:
         key = group.pick()
@@ -237,6 +250,8 @@ async def _attempts(
             raise ProxyError(503, "every endpoint is failing; it will be probed again shortly")
         target = group.target(key, plan.authority, state.service, plan.route_name)
         metrics.request(target)
+        if route is not None:
+            metrics.route_actual_request(route)
         group.accrual.on_dispatch(key)
         in_flight = group.balancer.start(key)
         started = clock()
@@ -260,14 +275,25 @@ async def _attempts(
             budget=state.budget,
             time_left_s=plan.remaining_s(clock),
         )
+        now = clock()
         if decision is RetryDecision.RETRY:
             group.accrual.record(key, failed=True)
             state.budget.record_retry()
             if answer is not None:
+                # The endpoint's answer counts as it was, though the client never sees it:
+                # a partly failing canary must show, retries or not.
                 answer.discard()
+                failed_value, grpc = classification.value, answer.grpc_status
+                latency_ms = (now - started) * 1000
+                metrics.response(target, answer.status, failed_value, latency_ms, grpc)
+                if route is not None:
+                    metrics.route_actual_response(route, answer.status, failed_value, grpc)
             continue
         if answer is None:
             group.accrual.record(key, failed=True)
             raise ProxyError(502, f"connection to {key[0]}:{key[1]} failed")
-        latency_ms = (clock() - started) * 1000
-        return Attempt(plan, key, target, answer, latency_ms, classification)
+        latency_ms = (now - started) * 1000
+        request_latency_ms = (now - request_started) * 1000
+        return Attempt(
+            plan, key, target, answer, latency_ms, request_latency_ms, classification
+        )

@@ -13,7 +13,7 @@ from weft_proxy.identity.credentials import ALPN_H2, ALPN_HTTP1
 from weft_proxy.io.connect import Connector
 from weft_proxy.io.http1_client import Http1Pool
 from weft_proxy.io.http2_client import Http2Pool
-from weft_proxy.metrics import Target
+from weft_proxy.metrics import ROUTE_LABELS, Target
 from weft_proxy.outbound.destinations import Destinations
 from weft_proxy.policies.balance import P2cBalancer
 from weft_proxy.policies.clock import Clock
@@ -149,6 +149,8 @@ class ServiceState:
             self.budget = previous.budget  # keeps its window of recent requests
         else:
             self.budget = RetryBudgetTracker(service.retry_budget, clock)
+        # By (port, route name): both come from config, so the map stays small.
+        self._route_targets: dict[tuple[int, str], Target] = {}
         kept = previous.groups if previous is not None else {}
         self.groups: dict[tuple[str, str, int], EndpointGroup] = {}
         backends = list(service.backends)
@@ -166,6 +168,22 @@ class ServiceState:
 
     def group(self, backend: Backend, port: int) -> EndpointGroup | None:
         return self.groups.get((backend.namespace, backend.name, port))
+
+    def route_target(self, port: int, route: str) -> Target | None:
+        """The labels of the route_* families for a request on `port` that matched
+        `route` ("": none did); None for a Service without routes (no ServiceProfile):
+        it has no route metrics, as in Linkerd."""
+        if not self.service.routes:
+            return None
+        found = self._route_targets.get((port, route))
+        if found is None:
+            labels = {
+                "direction": "outbound",
+                "dst": f"{self.service.authority}:{port}",
+                "rt_route": route,
+            }
+            found = self._route_targets[(port, route)] = Target(labels, ROUTE_LABELS)
+        return found
 
 
 class OutboundState:
