@@ -294,6 +294,4 @@ async def _attempts(
             raise ProxyError(502, f"connection to {key[0]}:{key[1]} failed")
         latency_ms = (now - started) * 1000
         request_latency_ms = (now - request_started) * 1000
-        return Attempt(
-            plan, key, target, answer, latency_ms, request_latency_ms, classification
-        )
+        return Attempt(plan, key, target, answer, latency_ms, request_latency_ms, classification)
