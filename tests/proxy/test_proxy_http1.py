@@ -23,6 +23,7 @@ from weft_api.config import (
     Route,
     ServerKind,
 )
+from weft_proxy.io import http1_server
 from weft_proxy.proxy import Proxy
 from weft_proxy.tap.hub import TapFilter
 
@@ -354,6 +355,36 @@ async def test_malformed_requests_get_400_and_the_proxy_stays_healthy(
     answer = await reader.read()
     assert answer.startswith(b"HTTP/1.1 400 ")
     assert b"weft-proxy-error" in answer
+    writer.close()
+    async with http.get(f"{proxy.outbound}/") as response:
+        assert response.status == 200
+
+
+async def test_a_slow_loris_gets_408_and_an_idle_connection_is_closed(
+    backends: Backends,
+    start_proxy: Any,
+    http: aiohttp.ClientSession,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(http1_server, "IDLE_TIMEOUT_S", 0.3)
+    port = await backends.start("books")
+    proxy = await start_proxy(config(books(backend("books", 1, [port]))))
+    # A head trickling in, a byte at a time, never completes within the timeout.
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port(1))
+    for byte in b"GET / HTTP/1.1\r\nHost: books":
+        writer.write(bytes([byte]))
+        await asyncio.sleep(0.02)
+    answer = await asyncio.wait_for(reader.read(), timeout=5)
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert b"weft-proxy-error" in answer
+    writer.close()
+    # A keep-alive connection left idle after a response is closed without a word.
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port(1))
+    writer.write(b"GET / HTTP/1.1\r\nHost: " + AUTHORITY.encode() + b"\r\n\r\n")
+    first = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5)
+    assert first.startswith(b"HTTP/1.1 200 ")
+    rest = await asyncio.wait_for(reader.read(), timeout=5)  # to the close
+    assert b"HTTP/1.1" not in rest
     writer.close()
     async with http.get(f"{proxy.outbound}/") as response:
         assert response.status == 200
