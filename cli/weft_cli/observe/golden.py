@@ -18,22 +18,30 @@ INBOUND, OUTBOUND = "inbound", "outbound"
 
 @dataclass
 class Golden:
-    """Sums over series; add series, then read the figures."""
+    """Sums over series; add series, then read the figures.
 
+    `family` picks the metric families: "" for the endpoints' (`response_total`, ...),
+    "route_" for the per-route ones (`route_response_total`, ...).
+    """
+
+    family: str = ""
     responses: float = 0.0
     successes: float = 0.0
     tcp_connections: float = 0.0
     buckets: dict[float, float] = field(default_factory=dict)
 
     def add(self, series: Series) -> None:
-        if series.name == RESPONSES:
+        if not series.name.startswith(self.family):
+            return
+        name = series.name[len(self.family) :]
+        if name == RESPONSES:
             self.responses += series.value
             if series.labels.get("classification") != "failure":
                 self.successes += series.value
-        elif series.name == LATENCY_BUCKETS:
+        elif name == LATENCY_BUCKETS:
             bound = float(series.labels["le"])
             self.buckets[bound] = self.buckets.get(bound, 0.0) + series.value
-        elif series.name == TCP_OPEN:
+        elif name == TCP_OPEN:
             self.tcp_connections += series.value
 
     def figures(self, seconds: float) -> Figures:
@@ -70,8 +78,8 @@ class Figures:
         }
 
 
-def golden(series: Iterable[Series]) -> Golden:
-    total = Golden()
+def golden(series: Iterable[Series], family: str = "") -> Golden:
+    total = Golden(family)
     for one in series:
         total.add(one)
     return total

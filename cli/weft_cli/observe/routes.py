@@ -1,5 +1,6 @@
 """`weft routes` and `weft stat sp`: traffic to a Service by ServiceProfile route, as
-its clients' proxies saw it (the `rt_route` label; `[DEFAULT]` matched no route)."""
+its clients got it (after retries), from their proxies' `route_*` families (the
+`rt_route` label; `[DEFAULT]` matched no route)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from weft_cli.observe.golden import Figures, Golden, addressed_to, golden, service_hosts
+from weft_cli.observe.golden import (
+    OUTBOUND,
+    Figures,
+    Golden,
+    golden,
+    host_of,
+    service_hosts,
+)
 from weft_cli.observe.window import Series, Window
 
 DEFAULT_ROUTE = "[DEFAULT]"
+ROUTE_FAMILY = "route_"  # what the client got; `route_actual_` would be every attempt
 
 
 @dataclass(frozen=True)
@@ -58,15 +67,21 @@ class ProfileRow:
 
 def _addressed(profile: Profile, window: Window) -> Iterator[Series]:
     hosts = service_hosts(profile.service, profile.namespace, profile.cluster_domain)
-    return (s for s in window.series if addressed_to(s, hosts, profile.namespace))
+    return (
+        s
+        for s in window.series
+        if s.name.startswith(ROUTE_FAMILY)
+        and s.labels.get("direction") == OUTBOUND
+        and host_of(s.labels.get("dst", "")) in hosts
+    )
 
 
 def route_stats(profile: Profile, window: Window) -> list[RouteRow]:
     """Every declared route, traffic or not; `[DEFAULT]` when requests matched none."""
-    by_route = {route: Golden() for route in profile.routes}
+    by_route = {route: Golden(ROUTE_FAMILY) for route in profile.routes}
     for series in _addressed(profile, window):
         route = series.labels.get("rt_route") or DEFAULT_ROUTE
-        by_route.setdefault(route, Golden()).add(series)
+        by_route.setdefault(route, Golden(ROUTE_FAMILY)).add(series)
     return [
         RouteRow(profile.namespace, profile.service, route, golden.figures(window.seconds))
         for route, golden in by_route.items()
@@ -79,5 +94,5 @@ def profile_stats(profile: Profile, window: Window) -> ProfileRow:
         profile.name,
         profile.service,
         len(profile.routes),
-        golden(_addressed(profile, window)).figures(window.seconds),
+        golden(_addressed(profile, window), ROUTE_FAMILY).figures(window.seconds),
     )
