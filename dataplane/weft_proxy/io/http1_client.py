@@ -91,7 +91,9 @@ class UpstreamConnection:
         """
         headers = forwarded_headers(head.headers)
         bodiless = _bodiless(head, method)
-        rechunk = not bodiless and body_framing(head.headers) is None
+        length = body_framing(head.headers)
+        close_delimited = length is None and head.header(b"transfer-encoding") is None
+        rechunk = not bodiless and length is None
         if rechunk:
             headers.append((b"transfer-encoding", b"chunked"))
         out = [response_head_bytes(head.status, head.reason, headers)]
@@ -103,7 +105,7 @@ class UpstreamConnection:
             try:
                 event = await self.next_event()
             except ConnectionError:
-                if bodiless or not _close_delimited(head):
+                if bodiless or not close_delimited:
                     raise
                 break
             if isinstance(event, EndOfMessage):
@@ -115,7 +117,7 @@ class UpstreamConnection:
         if out:
             client.write(b"".join(out))
         await client.drain()
-        return self.reusable_after(head)
+        return head.keep_alive and not close_delimited
 
     async def body(self, head: ResponseHead, method: str) -> AsyncIterator[bytes]:
         """The body of response `head` (to a `method` request), chunk by chunk. A response
@@ -160,10 +162,12 @@ def _close_delimited(head: ResponseHead) -> bool:
 
 
 class Http1Pool:
-    """Idle keep-alive connections to one endpoint, reused most-recent first."""
+    """Idle keep-alive connections to one endpoint, reused most-recent first. Up to
+    `max_idle` are kept: enough for a burst of concurrent requests not to open (and
+    close) connections each time; the server closes those it no longer wants."""
 
     def __init__(
-        self, host: str, port: int, max_idle: int = 32, opener: Opener | None = None
+        self, host: str, port: int, max_idle: int = 256, opener: Opener | None = None
     ) -> None:
         self.host = host
         self.port = port

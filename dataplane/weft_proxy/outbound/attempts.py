@@ -49,13 +49,17 @@ AnswerT = TypeVar("AnswerT", bound=Answer)
 T = TypeVar("T")
 
 
+_TIMEOUT_HEADERS = (TIMEOUT_HEADER.encode(), GRPC_TIMEOUT_HEADER.encode())
+
+
 def timeout_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
     """Only the headers a client may shorten its deadline with, for a parent without
-    routes (whose requests are not otherwise decoded)."""
+    routes (whose requests are not otherwise decoded). Names are lower case, as both
+    HTTP/1 (parsed) and HTTP/2 heads have them."""
     return [
-        (name, value.decode("latin-1"))
+        (key.decode("latin-1"), value.decode("latin-1"))
         for key, value in headers
-        if (name := key.decode("latin-1").lower()) in (TIMEOUT_HEADER, GRPC_TIMEOUT_HEADER)
+        if key in _TIMEOUT_HEADERS
     ]
 
 

@@ -265,13 +265,16 @@ def forwarded_headers(headers: Headers, *, keep_upgrade: bool = False) -> Header
     `keep_upgrade` keeps `Upgrade` (and `Connection: upgrade`) for a protocol switch
     the proxy passes through.
     """
-    named = {
-        token.strip().lower()
-        for key, value in headers
-        if key == b"connection"
-        for token in value.split(b",")
-    }
-    kept = [(key, value) for key, value in headers if key not in HOP_BY_HOP and key not in named]
+    kept = [(key, value) for key, value in headers if key not in HOP_BY_HOP]
+    if len(kept) < len(headers):  # Connection may name more headers to drop
+        named = {
+            token.strip().lower()
+            for key, value in headers
+            if key == b"connection"
+            for token in value.split(b",")
+        }
+        if named:
+            kept = [(key, value) for key, value in kept if key not in named]
     if keep_upgrade:
         upgrade = find_header(headers, b"upgrade")
         if upgrade is not None:
