@@ -58,7 +58,7 @@ async def app() -> AsyncIterator[int]:
 
 def meshed_books(port: int, identity: str | None = BOOKS) -> ProxyConfig:
     """The client's view: `books` has one endpoint, a meshed pod (as the catalog
-    describes one: its identity, and HTTP/2 between the proxies)."""
+    describes one: its identity, and hinted HTTP/2 as Linkerd's destination does)."""
     endpoint = Endpoint(
         "127.0.0.1", port, identity, ProtocolHint.H2 if identity else None, (("pod", "books-0"),)
     )
@@ -127,8 +127,9 @@ async def test_meshed_requests_are_mtls_and_the_server_learns_the_client(
     pair = await mesh(ca, ca)
     watcher = pair.server.proxy.tap.watch(TapFilter(direction="inbound"))
     assert await pair.get("/books/1") == (200, "books /books/1", "")
-    tapped, _ = await asyncio.wait_for(watcher.next(), 5)  # HTTP/2 between the proxies
+    tapped, _ = await asyncio.wait_for(watcher.next(), 5)
     assert (tapped.path, tapped.tls, tapped.source_identity) == ("/books/1", True, WEB)
+    assert not pair.server.proxy.h2_sessions  # HTTP/1 stays HTTP/1 inside mTLS: cheaper
     served = pair.server.metric_lines("request_total")
     assert with_labels(served, direction="inbound", tls="true", client_id=WEB)
     sent = pair.client.metric_lines("request_total")

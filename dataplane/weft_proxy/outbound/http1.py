@@ -123,7 +123,12 @@ class OutboundHttp1:
         self, plan: attempts.Plan, head: RequestHead, body: RequestBody, key: EndpointKey
     ) -> Http1Answer | H2Answer | None:
         endpoint = plan.group.endpoints[key]
-        if endpoint.protocol_hint is ProtocolHint.H2 and not head.upgrade:
+        # An endpoint hinted HTTP/2 that is not meshed speaks only HTTP/2: upgrade. A
+        # meshed one's proxy takes HTTP/1 as it is, over mTLS (ALPN http/1.1): in Python,
+        # h2 framing and HPACK cost more than a pooled HTTP/1 connection saves (a meshed
+        # hop: 1.02x the plain hop's CPU kept HTTP/1, 1.84x upgraded; docs/benchmarks.md).
+        upgrade = endpoint.protocol_hint is ProtocolHint.H2 and endpoint.identity is None
+        if upgrade and not head.upgrade:
             h2_pool = plan.group.h2_pool(key)
             return await exchange_over_h2(h2_pool, head, body.for_attempt(), plan.authority)
         pool = plan.group.pool(key)
