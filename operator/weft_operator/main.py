@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import logging
 import os
@@ -139,18 +140,39 @@ async def run(args: argparse.Namespace) -> None:
         async def lost() -> None:
             # Another replica may now act on a stale view; restart and rebuild from the API.
             log.error("lost the leader Lease; exiting so that a fresh start rebuilds state")
-            os._exit(1)
+            _exit(1)
+
+        async def lead() -> None:
+            # The election library runs this as a task nobody awaits, and renews the Lease
+            # while it lives or not: a leader whose operator ended must end too, or it
+            # would hold the Lease doing nothing (and a SIGTERM would never finish).
+            try:
+                await operate(api, args)
+            except asyncio.CancelledError:
+                raise  # the Lease was lost: `lost` exits
+            except Exception:
+                log.exception("the operator failed; exiting so that a restart rebuilds state")
+                _exit(1)
+            log.info("the operator stopped; exiting")
+            _exit(0)
 
         election = electionconfig.Config(
             lock,
             lease_duration=15,
             renew_deadline=10,
             retry_period=2,
-            onstarted_leading=lambda: operate(api, args),
+            onstarted_leading=lead,
             onstopped_leading=lost,
         )
         log.info("waiting for the leader Lease %s/weft-operator as %s", args.namespace, identity)
         await leaderelection.LeaderElection(election).run()
+
+
+def _exit(code: int) -> None:
+    """End the process now, from inside the event loop (the election task cannot be
+    unwound from here), with the log flushed."""
+    logging.shutdown()
+    os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> None:

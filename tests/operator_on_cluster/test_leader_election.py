@@ -3,9 +3,11 @@ fresh start, rebuilding all state from the API server (the operator keeps none o
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
+import socket
 from pathlib import Path
 
 from kubernetes_asyncio import client
@@ -85,3 +87,58 @@ async def test_one_replica_leads_and_the_other_takes_over_when_it_dies(
         for record in (first, second):
             if record is not None:
                 processes.stop(record, state)
+
+
+async def exited(record: processes.ProcessRecord) -> str | None:
+    """The exit code of `record`'s process (as text: 0 must count) once it has ended."""
+    code = processes.exit_code(record)
+    return None if code is None else str(code)
+
+
+async def test_a_leader_whose_operator_fails_exits_rather_than_hold_the_lease(
+    cluster: ClusterInfo,
+) -> None:
+    """Its config server cannot listen (the port is taken): the process exits 1 so that
+    the Deployment restarts it, instead of renewing the Lease while doing nothing."""
+    state = Path(cluster.state_dir)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        record = local_install.start_operator(
+            cluster,
+            "weft-ha-failing",
+            ports.pick_free(),
+            name="weft-operator-failing",
+            config_port=taken.getsockname()[1],
+        )
+        try:
+            code = await eventually(lambda: exited(record), "the failed leader to exit", 60)
+        finally:
+            processes.stop(record, state)
+    assert code == "1"
+    log = await asyncio.to_thread(Path(record.log).read_text)
+    assert "the operator failed" in log
+
+
+async def test_a_leader_stops_at_once_on_sigterm(cluster: ClusterInfo, api: ApiClient) -> None:
+    state = Path(cluster.state_dir)
+    record = local_install.start_operator(
+        cluster, "weft-ha-sigterm", ports.pick_free(), name="weft-operator-sigterm"
+    )
+    try:
+
+        async def leads() -> bool:
+            try:
+                lease = await client.CoordinationV1Api(api).read_namespaced_lease(
+                    "weft-operator", "weft-ha-sigterm"
+                )
+            except ApiException:
+                return False
+            return bool(lease.spec.holder_identity.endswith(f"-{record.pid}"))
+
+        await eventually(leads, "the operator to lead")
+        os.kill(record.pid, signal.SIGTERM)
+        code = await eventually(lambda: exited(record), "the leader to stop on SIGTERM", 20)
+    finally:
+        processes.stop(record, state)
+    assert code == "0"
