@@ -9,7 +9,7 @@ not apply is empty, which Prometheus treats as absent.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -153,12 +153,8 @@ class ProxyMetrics:
         latency_ms: float,
         grpc_status: int | None = None,
     ) -> None:
-        total, latency = _responses(
-            self.response_total, self.response_latency_ms, target, status, classification,
-            grpc_status,
-        )  # fmt: skip
-        total.inc()
-        latency.observe(latency_ms)
+        outcome = _Outcome(status, classification, grpc_status)
+        _respond(self.response_total, self.response_latency_ms, target, outcome, latency_ms)
 
     def route_request(self, route: Target) -> None:
         _count(self.route_request_total, route)
@@ -171,12 +167,9 @@ class ProxyMetrics:
         latency_ms: float,
         grpc_status: int | None = None,
     ) -> None:
-        total, latency = _responses(
-            self.route_response_total, self.route_response_latency_ms, route, status,
-            classification, grpc_status,
-        )  # fmt: skip
-        total.inc()
-        latency.observe(latency_ms)
+        outcome = _Outcome(status, classification, grpc_status)
+        total, latency = self.route_response_total, self.route_response_latency_ms
+        _respond(total, latency, route, outcome, latency_ms)
 
     def route_actual_request(self, route: Target) -> None:
         _count(self.route_actual_request_total, route)
@@ -184,29 +177,32 @@ class ProxyMetrics:
     def route_actual_response(
         self, route: Target, status: int, classification: str, grpc_status: int | None = None
     ) -> None:
-        total, _ = _responses(
-            self.route_actual_response_total, None, route, status, classification, grpc_status
-        )
-        total.inc()
+        outcome = _Outcome(status, classification, grpc_status)
+        _respond(self.route_actual_response_total, None, route, outcome, 0.0)
 
 
 def _count(counter: Counter, target: Target) -> None:
     target.child(counter, lambda: counter.labels(*target.values())).inc()
 
 
-def _responses(
-    total: Counter,
-    latency: Histogram | None,
-    target: Target,
-    status: int,
-    classification: str,
-    grpc_status: int | None,
-) -> tuple[Any, Any]:
-    """The children of a response family pair for one outcome, made on first use."""
+class _Outcome(NamedTuple):
+    status: int
+    classification: str
+    grpc_status: int | None
+
+
+def _respond(
+    total: Counter, latency: Histogram | None, target: Target, outcome: _Outcome, ms: float
+) -> None:
+    """Count a response in `total` and its latency in `latency` (if any), through the
+    target's children for that outcome, made on first use."""
 
     def make() -> tuple[Any, Any]:
-        grpc = "" if grpc_status is None else str(grpc_status)
-        values = (*target.values(), str(status), classification, grpc)
+        grpc = "" if outcome.grpc_status is None else str(outcome.grpc_status)
+        values = (*target.values(), str(outcome.status), outcome.classification, grpc)
         return total.labels(*values), latency.labels(*values) if latency is not None else None
 
-    return target.child((total, status, classification, grpc_status), make)  # type: ignore[no-any-return]
+    counter, histogram = target.child((total, *outcome), make)
+    counter.inc()
+    if histogram is not None:
+        histogram.observe(ms)
