@@ -78,7 +78,9 @@ async def test_stat_reads_the_same_figures_from_prometheus(tmp_path: Path) -> No
                     ran = await weft_async("stat", "deploy", *args, "-o", "json")
                     assert ran.code == 0, ran.stderr
                     rows = {row["name"]: row for row in json.loads(ran.stdout)}
-                    if rows.get("books-canary", {}).get("success") is not None:
+                    # Both deployments' proxies scraped (they are scraped independently).
+                    deployments = ("books-stable", "books-canary")
+                    if all(rows.get(name, {}).get("success") is not None for name in deployments):
                         break
             finally:
                 stop.set()
