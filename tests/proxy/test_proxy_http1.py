@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -20,10 +21,12 @@ from weft_api.config import (
     Protocol,
     ProxyConfig,
     RequestMatch,
+    RetryBudget,
     Route,
     ServerKind,
 )
 from weft_proxy.io import http1_server
+from weft_proxy.policies.retry import MAX_RETRYABLE_BODY_BYTES
 from weft_proxy.proxy import Proxy
 from weft_proxy.tap.hub import TapFilter
 
@@ -216,6 +219,50 @@ async def test_retryable_routes_are_retried_within_budget(
     async with http.post(f"{proxy.outbound}/books", data=b"x" * 1000) as response:
         assert response.status == status
     assert backends.hits["books"] == hits
+
+
+async def test_a_body_too_big_to_keep_is_not_retried(
+    backends: Backends, start_proxy: Any, http: aiohttp.ClientSession
+) -> None:
+    port = await backends.start("books", flaky(1))
+    route = Route("POST /books", RequestMatch(method="POST"), is_retryable=True)
+    proxy = await start_proxy(config(books(backend("books", 1, [port]), routes=(route,))))
+    body = b"x" * (MAX_RETRYABLE_BODY_BYTES + 1)
+    async with http.post(f"{proxy.outbound}/books", data=body) as response:
+        assert response.status == 500  # the failure as the endpoint gave it
+    assert backends.hits["books"] == 1
+
+
+def first_time_fails() -> Handler:
+    """Fails the first request for each path and answers the next: a retry succeeds."""
+    seen: set[str] = set()
+
+    async def handler(request: web.Request) -> web.Response:
+        first = request.path not in seen
+        seen.add(request.path)
+        return web.Response(status=500 if first else 200, text="")
+
+    return handler
+
+
+async def test_the_retry_budget_caps_retries_under_failure(
+    backends: Backends, start_proxy: Any, http: aiohttp.ClientSession
+) -> None:
+    """Every first attempt fails. Retries may add 50% to 100 requests plus a reserve of
+    10 (1/s over a 10 s window): 60 requests are saved by a retry and 40 fail. (Every
+    other request is retried, so the endpoint is never failing long enough to eject.)"""
+    port = await backends.start("books", first_time_fails())
+    route = Route("GET", RequestMatch(method="GET"), is_retryable=True)
+    service = books(backend("books", 1, [port]), routes=(route,))
+    budget = RetryBudget(retry_ratio=0.5, min_retries_per_second=1, ttl_ms=10_000)
+    proxy = await start_proxy(config(dataclasses.replace(service, retry_budget=budget)))
+    statuses: collections.Counter[int] = collections.Counter()
+    for number in range(100):
+        async with http.get(f"{proxy.outbound}/books/{number}") as response:
+            statuses[response.status] += 1
+    assert 58 <= statuses[200] <= 60, statuses
+    assert statuses[200] + statuses[500] == 100, statuses
+    assert backends.hits["books"] == 100 + statuses[200]  # one retry per saved request
 
 
 def sample_total(proxy: Proxy, name: str, **labels: str) -> float:
