@@ -1,5 +1,7 @@
 """`weft routes [SERVICE]`: traffic per ServiceProfile route, as the Service's clients
-(in its namespace) saw it; `[DEFAULT]` counts requests that matched no route."""
+(in its namespace) got it, after retries; `[DEFAULT]` counts requests that matched no
+route. ACTUAL_SUCCESS and ACTUAL_RPS count every attempt, retries included: a route
+whose success is high but actual success low is being saved by retries."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from weft_cli.observe import format as fmt
 from weft_cli.observe.routes import route_stats
 from weft_cli.observe.session import Session, measure, one_namespace
 from weft_cli.options import OBSERVE_EPILOG, add_scope_options, add_source_options
+
+ACTUAL_HEADERS = ("ACTUAL_SUCCESS", "ACTUAL_RPS")
 
 
 def register(topics: Any) -> None:
@@ -41,13 +45,23 @@ async def _routes(args: argparse.Namespace) -> output.Report:
             output.warn(line)
         _, window = await measure(session, namespace)
     rows = [row for profile in profiles for row in route_stats(profile, window)]
-    headers = ["SERVICE", "ROUTE", *fmt.GOLDEN_HEADERS]
-    cells = [[row.service, row.route, *fmt.golden_cells(row.figures)] for row in rows]
+    headers = ["SERVICE", "ROUTE", *fmt.GOLDEN_HEADERS, *ACTUAL_HEADERS]
+    cells = [
+        [
+            row.service,
+            row.route,
+            *fmt.golden_cells(row.figures),
+            fmt.percent(row.actual.success),
+            fmt.rate(row.actual.rps),
+        ]
+        for row in rows
+    ]
     return output.Report(headers, cells, [row.as_dict() for row in rows])
 
 
 def run(args: argparse.Namespace) -> int:
     report = asyncio.run(_routes(args))
     empty = "no ServiceProfiles here: routes are declared by ServiceProfiles"
-    output.show(report, args.output, right_aligned=fmt.GOLDEN_HEADERS, empty=empty)
+    aligned = (*fmt.GOLDEN_HEADERS, *ACTUAL_HEADERS)
+    output.show(report, args.output, right_aligned=aligned, empty=empty)
     return 0

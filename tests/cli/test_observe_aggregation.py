@@ -142,6 +142,9 @@ def test_routes_count_by_route_with_a_default_for_the_unmatched(window: Window) 
     assert list(rows) == ["GET /books", "POST /books", DEFAULT_ROUTE]
     assert rows["GET /books"].requests == 80
     assert rows["GET /books"].success == 75 / 80
+    actual = {row.route: row.actual for row in route_stats(PROFILE, window)}
+    assert actual["GET /books"].requests == 110  # 30 failed attempts were retried
+    assert actual["GET /books"].success == 75 / 110
     assert rows["POST /books"].success is None  # declared, no traffic
     assert rows[DEFAULT_ROUTE].requests == 20
     profile = profile_stats(PROFILE, window)

@@ -19,7 +19,8 @@ from weft_cli.observe.golden import (
 from weft_cli.observe.window import Series, Window
 
 DEFAULT_ROUTE = "[DEFAULT]"
-ROUTE_FAMILY = "route_"  # what the client got; `route_actual_` would be every attempt
+ROUTE_FAMILY = "route_"  # what the client got, after retries
+ACTUAL_FAMILY = "route_actual_"  # every attempt
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,8 @@ class RouteRow:
     namespace: str
     service: str
     route: str
-    figures: Figures
+    figures: Figures  # what clients got, after retries
+    actual: Figures  # every attempt: failures that retries hid show here
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +46,8 @@ class RouteRow:
             "service": self.service,
             "route": self.route,
             **self.figures.as_dict(),
+            "actual_success": self.actual.success,
+            "actual_rps": self.actual.rps,
         }
 
 
@@ -78,13 +82,24 @@ def _addressed(profile: Profile, window: Window) -> Iterator[Series]:
 
 def route_stats(profile: Profile, window: Window) -> list[RouteRow]:
     """Every declared route, traffic or not; `[DEFAULT]` when requests matched none."""
-    by_route = {route: Golden(ROUTE_FAMILY) for route in profile.routes}
+    by_route = {route: (Golden(ROUTE_FAMILY), Golden(ACTUAL_FAMILY)) for route in profile.routes}
     for series in _addressed(profile, window):
         route = series.labels.get("rt_route") or DEFAULT_ROUTE
-        by_route.setdefault(route, Golden(ROUTE_FAMILY)).add(series)
+        effective, actual = by_route.setdefault(
+            route, (Golden(ROUTE_FAMILY), Golden(ACTUAL_FAMILY))
+        )
+        effective.add(series)
+        actual.add(series)
+    seconds = window.seconds
     return [
-        RouteRow(profile.namespace, profile.service, route, golden.figures(window.seconds))
-        for route, golden in by_route.items()
+        RouteRow(
+            profile.namespace,
+            profile.service,
+            route,
+            effective.figures(seconds),
+            actual.figures(seconds),
+        )
+        for route, (effective, actual) in by_route.items()
     ]
 
 
