@@ -9,7 +9,7 @@ not apply is empty, which Prometheus treats as absent.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -153,7 +153,7 @@ class ProxyMetrics:
         latency_ms: float,
         grpc_status: int | None = None,
     ) -> None:
-        outcome = _Outcome(status, classification, grpc_status)
+        outcome = (status, classification, grpc_status)
         _respond(self.response_total, self.response_latency_ms, target, outcome, latency_ms)
 
     def route_request(self, route: Target) -> None:
@@ -167,7 +167,7 @@ class ProxyMetrics:
         latency_ms: float,
         grpc_status: int | None = None,
     ) -> None:
-        outcome = _Outcome(status, classification, grpc_status)
+        outcome = (status, classification, grpc_status)
         total, latency = self.route_response_total, self.route_response_latency_ms
         _respond(total, latency, route, outcome, latency_ms)
 
@@ -177,7 +177,7 @@ class ProxyMetrics:
     def route_actual_response(
         self, route: Target, status: int, classification: str, grpc_status: int | None = None
     ) -> None:
-        outcome = _Outcome(status, classification, grpc_status)
+        outcome = (status, classification, grpc_status)
         _respond(self.route_actual_response_total, None, route, outcome, 0.0)
 
 
@@ -185,24 +185,23 @@ def _count(counter: Counter, target: Target) -> None:
     target.child(counter, lambda: counter.labels(*target.values())).inc()
 
 
-class _Outcome(NamedTuple):
-    status: int
-    classification: str
-    grpc_status: int | None
-
-
 def _respond(
-    total: Counter, latency: Histogram | None, target: Target, outcome: _Outcome, ms: float
+    total: Counter,
+    latency: Histogram | None,
+    target: Target,
+    outcome: tuple[int, str, int | None],  # status, classification, gRPC status
+    ms: float,
 ) -> None:
     """Count a response in `total` and its latency in `latency` (if any), through the
     target's children for that outcome, made on first use."""
 
     def make() -> tuple[Any, Any]:
-        grpc = "" if outcome.grpc_status is None else str(outcome.grpc_status)
-        values = (*target.values(), str(outcome.status), outcome.classification, grpc)
+        status, classification, grpc_status = outcome
+        grpc = "" if grpc_status is None else str(grpc_status)
+        values = (*target.values(), str(status), classification, grpc)
         return total.labels(*values), latency.labels(*values) if latency is not None else None
 
-    counter, histogram = target.child((total, *outcome), make)
+    counter, histogram = target.child((total, outcome), make)
     counter.inc()
     if histogram is not None:
         histogram.observe(ms)

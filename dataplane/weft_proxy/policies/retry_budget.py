@@ -72,6 +72,8 @@ class RetryBudgetTracker:
     def _advance(self) -> int:
         """Forget the slots that left the window; return the current slot's index."""
         slot = self._slot_at(self._clock())
+        if slot == self._current_slot:  # most calls: nothing has left the window
+            return slot % SLOTS
         # Slots are numbered from the clock's zero; a clock stepping back stays in place.
         for expired in range(self._current_slot + 1, min(slot, self._current_slot + SLOTS) + 1):
             index = expired % SLOTS

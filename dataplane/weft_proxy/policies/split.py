@@ -30,6 +30,8 @@ class WeightedChoice:
         """None when no backend has a weight: the caller fails the request (503)."""
         if not self._total:
             return None
+        if len(self._backends) == 1:  # most Services: no split, no draw
+            return self._backends[0]
         # Integer draw: exact for any total, unlike scaling a float in [0, 1).
         return self._backends[bisect.bisect_right(self._cumulative, rng.randrange(self._total))]
 

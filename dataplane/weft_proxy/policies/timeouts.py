@@ -53,6 +53,8 @@ def request_deadline(
 
     `headers` as in `RequestHead` (lower-case names).
     """
+    if not route_timeout_ms and not headers:
+        return None
     timeouts = [client_timeout_s(headers)]
     if route_timeout_ms:
         timeouts.append(route_timeout_ms / 1000)
