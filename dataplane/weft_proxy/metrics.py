@@ -43,6 +43,30 @@ ROUTE_LABELS = ("direction", "dst", "rt_route")
 ROUTE_RESPONSE_LABELS = (*ROUTE_LABELS, "status_code", "classification", "grpc_status_code")
 
 
+OVERFLOW = "[overflow]"  # a client-chosen label value past the limit of distinct ones
+
+
+class BoundedValues:
+    """Lets through up to `limit` distinct values of a label clients choose (`authority`
+    comes from their Host header) and reports any later one as OVERFLOW: a client sending
+    random Host headers must not grow the proxy's series, and its memory, without bound.
+    """
+
+    __slots__ = ("_limit", "_seen")
+
+    def __init__(self, limit: int = 100) -> None:
+        self._limit = limit
+        self._seen: set[str] = set()
+
+    def __call__(self, value: str) -> str:
+        if value in self._seen:
+            return value
+        if len(self._seen) < self._limit:
+            self._seen.add(value)
+            return value
+        return OVERFLOW
+
+
 class Target:
     """The labels of one request's or connection's target; empty means not applicable.
 

@@ -26,6 +26,7 @@ from weft_api.config import (
     ServerKind,
 )
 from weft_proxy.io import http1_server
+from weft_proxy.metrics import OVERFLOW
 from weft_proxy.policies.retry import MAX_RETRYABLE_BODY_BYTES
 from weft_proxy.proxy import Proxy
 from weft_proxy.tap.hub import TapFilter
@@ -457,6 +458,27 @@ async def test_metrics_count_requests_with_linkerd_labels(
     assert failure.endswith(" 1.0")
     assert success.endswith(" 2.0")
     assert "response_latency_ms_bucket{" in text
+
+
+async def test_random_host_headers_cannot_grow_the_metrics_without_bound(
+    backends: Backends, start_proxy: Any, http: aiohttp.ClientSession
+) -> None:
+    """`authority` is whatever clients put in Host: past 100 distinct values, the rest
+    are counted as "[overflow]", so the proxy's series (and memory) stay bounded."""
+    app = await backends.start("app")
+    running = await start_proxy(config(inbound=(allow_all(app),)), inbound_fallback_port=app)
+    for number in range(150):
+        headers = {"Host": f"random-{number}.example"}
+        async with http.get(f"{running.inbound}/", headers=headers) as response:
+            assert response.status == 200  # every request is still served
+    inbound = [
+        sample.labels["authority"]
+        for family in running.proxy.metrics.registry.collect()
+        for sample in family.samples
+        if sample.name == "request_total" and sample.labels["direction"] == "inbound"
+    ]
+    assert len(set(inbound)) == 101
+    assert sample_total(running.proxy, "request_total", authority=OVERFLOW) == 50
 
 
 async def test_inbound_enforces_the_server_policy(

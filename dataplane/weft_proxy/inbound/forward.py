@@ -12,7 +12,7 @@ from weft_proxy.io.connect import CONNECT_TIMEOUT_S
 from weft_proxy.io.http1_client import Http1Pool
 from weft_proxy.io.http1_server import ClientStream
 from weft_proxy.io.tcp import forward_counted, reset
-from weft_proxy.metrics import ProxyMetrics, Target
+from weft_proxy.metrics import BoundedValues, ProxyMetrics, Target
 from weft_proxy.policies.authorize import Client, InboundPolicy, Verdict
 from weft_proxy.policies.classify import classify_response
 from weft_proxy.policies.clock import Clock
@@ -51,6 +51,7 @@ class Inbound:
         self.policy: InboundPolicy | None = None
         self._pools: dict[int, Http1Pool] = {}
         self._targets: dict[tuple[object, ...], Target] = {}
+        self._authorities = BoundedValues()  # remote clients choose them
 
     def apply(self, config: ProxyConfig) -> None:
         self.policy = InboundPolicy.of(config)
@@ -62,7 +63,7 @@ class Inbound:
                port, authority)  # fmt: skip
         found = self._targets.get(key)
         if found is None:
-            found = _target(verdict, client, port, authority)
+            found = _target(verdict, client, port, self._authorities(authority))
             if len(self._targets) < MAX_TARGETS:
                 self._targets[key] = found
         return found

@@ -13,7 +13,7 @@ from weft_proxy.identity.credentials import ALPN_H2, ALPN_HTTP1
 from weft_proxy.io.connect import Connector
 from weft_proxy.io.http1_client import Http1Pool
 from weft_proxy.io.http2_client import Http2Pool
-from weft_proxy.metrics import ROUTE_LABELS, Target
+from weft_proxy.metrics import ROUTE_LABELS, BoundedValues, Target
 from weft_proxy.outbound.destinations import Destinations
 from weft_proxy.policies.balance import P2cBalancer
 from weft_proxy.policies.clock import Clock
@@ -62,6 +62,7 @@ class EndpointGroup:
         self._h2_pools: dict[EndpointKey, Http2Pool] = {}  # one connection per endpoint
         # By (endpoint, authority, route); endpoint None: the proxy's own answers.
         self._targets: dict[tuple[EndpointKey | None, str, str], Target] = {}
+        self._authorities = BoundedValues()  # the app writes the Host header
 
     def update(self, endpoints: Iterable[Endpoint]) -> None:
         previous = self.endpoints
@@ -93,7 +94,9 @@ class EndpointGroup:
         """The metric labels of requests to endpoint `key` under `authority`."""
         return self._target(
             (key, authority, route),
-            lambda: endpoint_target(service, authority, self.endpoints[key], route),
+            lambda: endpoint_target(
+                service, self._authorities(authority), self.endpoints[key], route
+            ),
         )
 
     def failure_target(self, authority: str, route: str = "") -> Target:
@@ -101,7 +104,7 @@ class EndpointGroup:
         endpoint ejected, unreachable, timed out): no endpoint, the backend's Service."""
         labels = {
             "direction": "outbound",
-            "authority": authority,
+            "authority": self._authorities(authority),
             "rt_route": route,
             "dst_namespace": self.backend.namespace,
             "dst_service": self.backend.name,
