@@ -146,7 +146,9 @@ async def run(settings: Settings) -> None:
     log.info("draining for up to %.0fs", DRAIN_S)
     for listener in listeners:
         listener.close()  # no new connections; those open finish their requests
-    await tap.stop(DRAIN_S)
+    if not await proxy.drained(DRAIN_S):
+        log.warning("connections still open after %.0fs: closing them", DRAIN_S)
+    await tap.stop(1.0)
     for task in tasks:
         task.cancel()
 

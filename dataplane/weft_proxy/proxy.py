@@ -27,7 +27,7 @@ from weft_proxy.inbound.forward import Inbound
 from weft_proxy.inbound.http2 import InboundHttp2
 from weft_proxy.io.accept import SocketServer, open_accepted
 from weft_proxy.io.connect import CONNECT_TIMEOUT_S, describe
-from weft_proxy.io.http1_server import serve_http1
+from weft_proxy.io.http1_server import Http1Connections, serve_http1
 from weft_proxy.io.http2_server import ServerSession, serve_http2
 from weft_proxy.io.original_dst import original_destination
 from weft_proxy.io.peek import detect_protocol, peek_protocol
@@ -74,6 +74,8 @@ class Proxy:
         self.inbound = Inbound(self.metrics, clock, self.outbound_state.tap)
         self.inbound_http2 = InboundHttp2(self.inbound)
         self.h2_sessions: set[ServerSession] = set()  # GOAWAY'd on shutdown
+        self.http1_connections = Http1Connections()  # ended between requests on shutdown
+        self._connections: set[asyncio.Task[object]] = set()  # waited for by `drained`
         # Without iptables (a test connecting straight to 4143) there is no original
         # destination; inbound traffic then goes to this application port.
         self.inbound_fallback_port = inbound_fallback_port
@@ -124,6 +126,21 @@ class Proxy:
         self.stopping.set()
         for session in list(self.h2_sessions):
             session.go_away()
+        self.http1_connections.drain()
+
+    async def drained(self, within: float) -> bool:
+        """After `shutdown`: wait up to `within` seconds for the connections being served
+        to finish; True if they all did. Long-lived ones (opaque TCP) may not."""
+        if self._connections:
+            await asyncio.wait(set(self._connections), timeout=within)
+        return not self._connections
+
+    def _track(self) -> None:
+        """Count the connection this task serves until it ends, for `drained`."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections.add(task)
+            task.add_done_callback(self._connections.discard)
 
     def _opaque_inbound(self, port: int) -> bool:
         policy = self.inbound.policy
@@ -132,6 +149,7 @@ class Proxy:
         )
 
     async def on_outbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._track()
         destination = original_destination(writer.get_extra_info("socket"))
         # Whether a connection is the mesh's is decided per connection, by the Service at
         # its destination: discovered first, so a cluster IP seen for the first time counts.
@@ -145,7 +163,7 @@ class Proxy:
         detected, first = await detect_protocol(reader)
         if detected.protocol is Protocol.HTTP1:
             handle = functools.partial(self.outbound_http1.handle, original_dst=destination)
-            await serve_http1(reader, writer, first, handle)
+            await serve_http1(reader, writer, first, handle, self.http1_connections)
         elif detected.protocol is Protocol.HTTP2 and (destination is None or service is not None):
             handle2 = functools.partial(self.outbound_http2.handle, original_dst=destination)
             await serve_http2(reader, writer, first, handle2, self.h2_sessions)
@@ -157,6 +175,7 @@ class Proxy:
             writer.close()
 
     async def on_inbound(self, sock: socket.socket) -> None:
+        self._track()
         destination = original_destination(sock)
         # None: a meshed client's opaque TCP to this port (its header names the port),
         # or no interception at all.
@@ -228,7 +247,7 @@ class Proxy:
     ) -> None:
         if protocol is Protocol.HTTP1:
             handle = functools.partial(self.inbound.http1, client=client, port=port)
-            await serve_http1(reader, writer, first, handle)
+            await serve_http1(reader, writer, first, handle, self.http1_connections)
         elif protocol is Protocol.HTTP2:
             handle2 = functools.partial(self.inbound_http2.handle, client=client, port=port)
             await serve_http2(reader, writer, first, handle2, self.h2_sessions)

@@ -438,6 +438,39 @@ async def test_a_slow_loris_gets_408_and_an_idle_connection_is_closed(
         assert response.status == 200
 
 
+async def test_a_graceful_shutdown_finishes_requests_in_flight_and_closes_idle_ones(
+    backends: Backends, start_proxy: Any, http: aiohttp.ClientSession
+) -> None:
+    arrived, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(request: web.Request) -> web.Response:
+        if request.path == "/slow":
+            arrived.set()
+            await release.wait()
+        return web.Response(text=f"done {request.path}")
+
+    port = await backends.start("books", slow)
+    running = await start_proxy(config(books(backend("books", 1, [port]))))
+    idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", running.port(1))
+    idle_writer.write(b"GET /quick HTTP/1.1\r\nHost: " + AUTHORITY.encode() + b"\r\n\r\n")
+    await asyncio.wait_for(idle_reader.readuntil(b"done /quick"), timeout=5)
+
+    async def in_flight() -> tuple[int, str]:
+        async with http.get(f"{running.outbound}/slow") as response:
+            return response.status, await response.text()
+
+    request = asyncio.create_task(in_flight())
+    await asyncio.wait_for(arrived.wait(), timeout=5)
+    running.proxy.shutdown()
+    # The idle keep-alive connection is closed at once, not at the end of the drain.
+    assert await asyncio.wait_for(idle_reader.read(), timeout=2) == b""
+    idle_writer.close()
+    assert not await running.proxy.drained(0.2)  # the slow request is still being served
+    release.set()
+    assert await running.proxy.drained(5)
+    assert await request == (200, "done /slow")
+
+
 async def test_metrics_count_requests_with_linkerd_labels(
     backends: Backends, start_proxy: Any, http: aiohttp.ClientSession
 ) -> None:

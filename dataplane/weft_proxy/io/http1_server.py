@@ -72,13 +72,14 @@ Handler = Callable[[RequestHead, ClientStream, asyncio.StreamWriter], Awaitable[
 
 
 class _IdleTimer:
-    """Ends a connection left between requests for longer than IDLE_TIMEOUT_S.
+    """Ends a connection left between requests for longer than IDLE_TIMEOUT_S, or at once
+    when a drain begins while it waits for one.
 
     One timer per connection, re-armed lazily when it fires: far cheaper than a timeout
     around every wait for a request (a third of a small request's cost).
     """
 
-    __slots__ = ("_handle", "_loop", "_stream", "_timeout", "_writer", "idle_since")
+    __slots__ = ("_handle", "_loop", "_stream", "_timeout", "_writer", "draining", "idle_since")
 
     def __init__(self, stream: ClientStream, writer: asyncio.StreamWriter) -> None:
         self._loop = asyncio.get_running_loop()
@@ -86,6 +87,7 @@ class _IdleTimer:
         self._writer = writer
         self._timeout = IDLE_TIMEOUT_S
         self.idle_since: float | None = self._loop.time()  # None: serving a request
+        self.draining = False
         self._handle = self._loop.call_later(self._timeout, self._check)
 
     def _check(self) -> None:
@@ -105,8 +107,36 @@ class _IdleTimer:
     def serving(self) -> None:
         self.idle_since = None
 
+    def drain(self) -> None:
+        """End the connection once it is between requests: now, if it is."""
+        self.draining = True
+        if self.idle_since is not None and not self._stream.mid_head:
+            self._writer.close()
+
     def cancel(self) -> None:
         self._handle.cancel()
+
+
+class Http1Connections:
+    """The HTTP/1 client connections being served, so that a graceful shutdown can end
+    each one between requests: the request in flight finishes, no new one starts."""
+
+    def __init__(self) -> None:
+        self._open: set[_IdleTimer] = set()
+        self.draining = False
+
+    def drain(self) -> None:
+        self.draining = True
+        for connection in list(self._open):
+            connection.drain()
+
+    def add(self, connection: _IdleTimer) -> None:
+        self._open.add(connection)
+        if self.draining:
+            connection.drain()
+
+    def discard(self, connection: _IdleTimer) -> None:
+        self._open.discard(connection)
 
 
 async def serve_http1(
@@ -114,11 +144,14 @@ async def serve_http1(
     writer: asyncio.StreamWriter,
     first_bytes: bytes,
     handle: Handler,
+    connections: Http1Connections | None = None,
 ) -> None:
     stream = ClientStream(reader, first_bytes)
     idle = _IdleTimer(stream, writer)
+    if connections is not None:
+        connections.add(idle)
     try:
-        while True:
+        while not idle.draining:
             idle.waiting()
             event = await stream.next_event()
             if event is None:
@@ -134,4 +167,6 @@ async def serve_http1(
         pass
     finally:
         idle.cancel()
+        if connections is not None:
+            connections.discard(idle)
         writer.close()
