@@ -1,4 +1,5 @@
-"""Fixtures shared by tests/ and e2e/: the real local cluster and a namespace per test.
+"""Fixtures shared by tests/ and e2e/: the real local cluster, a namespace per test, and
+a real Prometheus (Debian's) for tests that check queries over the proxies' metrics.
 
 The cluster comes up once per session, from the cached binaries (built on first use),
 on free loopback ports and in a state folder of its own, so it never collides with a
@@ -9,16 +10,23 @@ errors: the suite fails, it does not skip.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+import shutil
+import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.api_client import ApiClient
 
+from weft_localcluster import ports
 from weft_localcluster.cluster import ClusterInfo, LocalCluster
+
+StartPrometheus = Callable[[list[dict[str, Any]]], str]
 
 
 @pytest.fixture(scope="session")
@@ -61,3 +69,42 @@ async def namespace(api: ApiClient, request: pytest.FixtureRequest) -> AsyncIter
         raise AssertionError(f"ServiceAccount default never appeared in namespace {name}")
     yield name
     await core.delete_namespace(name)
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path) -> Iterator[StartPrometheus]:
+    """Starts Prometheus scraping static targets every second (each `{"targets": [...],
+    "labels": {...}}`, as Kubernetes service discovery would label pods); its URL. It
+    stops with the test."""
+    binary = shutil.which("prometheus")
+    assert binary, "prometheus is missing: `make test` installs it with apt-get"
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(static_configs: list[dict[str, Any]]) -> str:
+        folder = tmp_path / f"prometheus-{len(started)}"
+        folder.mkdir()
+        scrape = {"job_name": "weft-proxy", "static_configs": static_configs}
+        config_file = folder / "prometheus.yml"
+        config_file.write_text(
+            json.dumps({"global": {"scrape_interval": "1s"}, "scrape_configs": [scrape]})
+        )
+        port = ports.pick_free()
+        started.append(
+            subprocess.Popen(
+                [
+                    binary,
+                    f"--config.file={config_file}",
+                    f"--storage.tsdb.path={folder / 'data'}",
+                    f"--web.listen-address={ports.HOST}:{port}",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        return f"http://{ports.HOST}:{port}"
+
+    yield start
+    for process in started:
+        process.terminate()
+    for process in started:
+        process.wait(timeout=15)

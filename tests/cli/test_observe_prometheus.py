@@ -5,31 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import socket
-import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from live_mesh import LiveMesh, live_mesh
 from weft_runner import weft_async
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+from weft_localcluster import ports
 
 
-@contextmanager
-def prometheus(folder: Path, mesh: LiveMesh) -> Iterator[str]:
-    """Prometheus scraping every proxy of `mesh` each second; its URL."""
-    binary = shutil.which("prometheus")
-    assert binary, "prometheus is missing: `make test` installs it with apt-get"
-    targets = [
+def scrape_targets(mesh: LiveMesh) -> list[dict[str, Any]]:
+    """Every proxy of `mesh`, labelled with its pod as Linkerd's scrape config does."""
+    return [
         {
             "targets": [proxy.admin_address],
             "labels": {
@@ -40,51 +28,32 @@ def prometheus(folder: Path, mesh: LiveMesh) -> Iterator[str]:
         }
         for proxy in mesh.proxies
     ]
-    config = {
-        "global": {"scrape_interval": "1s"},
-        "scrape_configs": [{"job_name": "weft-proxy", "static_configs": targets}],
-    }
-    (folder / "prometheus.yml").write_text(json.dumps(config))
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={folder / 'prometheus.yml'}",
-            f"--storage.tsdb.path={folder / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
 
 
-async def test_stat_reads_the_same_figures_from_prometheus(tmp_path: Path) -> None:
+async def test_stat_reads_the_same_figures_from_prometheus(
+    tmp_path: Path, prometheus: Callable[[list[dict[str, Any]]], str]
+) -> None:
     async with live_mesh("shop") as mesh:
-        with prometheus(tmp_path, mesh) as url:
-            stop = asyncio.Event()
-            traffic = asyncio.create_task(mesh.traffic(stop, per_second=100))
-            try:
-                # The pods from a file (no cluster here); their series from Prometheus.
-                pods = mesh.write_proxies_file(tmp_path / "proxies.yaml")
-                args = ("-n", "shop", "--prometheus", url, "--proxies-file", str(pods))
-                rows: dict[str, Any] = {}
-                for _ in range(30):  # until Prometheus has scraped the traffic twice
-                    await asyncio.sleep(1)
-                    ran = await weft_async("stat", "deploy", *args, "-o", "json")
-                    assert ran.code == 0, ran.stderr
-                    rows = {row["name"]: row for row in json.loads(ran.stdout)}
-                    # Both deployments' proxies scraped (they are scraped independently).
-                    deployments = ("books-stable", "books-canary")
-                    if all(rows.get(name, {}).get("success") is not None for name in deployments):
-                        break
-            finally:
-                stop.set()
-                await traffic
+        url = prometheus(scrape_targets(mesh))
+        stop = asyncio.Event()
+        traffic = asyncio.create_task(mesh.traffic(stop, per_second=100))
+        try:
+            # The pods from a file (no cluster here); their series from Prometheus.
+            pods = mesh.write_proxies_file(tmp_path / "proxies.yaml")
+            args = ("-n", "shop", "--prometheus", url, "--proxies-file", str(pods))
+            rows: dict[str, Any] = {}
+            for _ in range(30):  # until Prometheus has scraped the traffic twice
+                await asyncio.sleep(1)
+                ran = await weft_async("stat", "deploy", *args, "-o", "json")
+                assert ran.code == 0, ran.stderr
+                rows = {row["name"]: row for row in json.loads(ran.stdout)}
+                # Both deployments' proxies scraped (they are scraped independently).
+                deployments = ("books-stable", "books-canary")
+                if all(rows.get(name, {}).get("success") is not None for name in deployments):
+                    break
+        finally:
+            stop.set()
+            await traffic
     stable, canary = rows["books-stable"], rows["books-canary"]
     assert stable["success"] == 1.0
     assert 0.6 <= canary["success"] <= 0.9  # one request in four fails
@@ -95,6 +64,6 @@ async def test_stat_reads_the_same_figures_from_prometheus(tmp_path: Path) -> No
 async def test_an_unreachable_prometheus_is_one_line(tmp_path: Path) -> None:
     proxies = tmp_path / "proxies.yaml"
     proxies.write_text("proxies: [{namespace: shop, pod: web-0, admin: 127.0.0.1:1}]\n")
-    url = f"http://127.0.0.1:{free_port()}"
+    url = f"http://127.0.0.1:{ports.pick_free()}"
     ran = await weft_async("stat", "ns", "--prometheus", url, "--proxies-file", str(proxies))
     assert f"cannot query Prometheus at {url}" in ran.one_line_error

@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import socket
-import subprocess
 import urllib.parse
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -31,55 +27,6 @@ LATENCY_P99 = (
     "histogram_quantile(0.99, sum(rate(response_latency_ms_bucket"
     '{namespace="shop",deployment=~"books",direction="inbound"}[1m])) by (le))'
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def prometheus(folder: Path, target: str) -> Iterator[str]:
-    """Prometheus scraping `target` every second, labelling it as a pod of deployment
-    `books` in namespace `shop`, as Kubernetes service discovery would."""
-    binary = shutil.which("prometheus")
-    assert binary, "prometheus is missing: `make test` installs it with apt-get"
-    (folder / "prometheus.yml").write_text(
-        json.dumps(
-            {
-                "global": {"scrape_interval": "1s"},
-                "scrape_configs": [
-                    {
-                        "job_name": "weft-proxy",
-                        "static_configs": [
-                            {
-                                "targets": [target],
-                                "labels": {"namespace": "shop", "deployment": "books"},
-                            }
-                        ],
-                    }
-                ],
-            }
-        )
-    )
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={folder / 'prometheus.yml'}",
-            f"--storage.tsdb.path={folder / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
 
 
 def query(url: str, expression: str) -> float | None:
@@ -110,7 +57,9 @@ async def app_failing_one_in_four() -> AsyncIterator[int]:
     await runner.cleanup()
 
 
-async def test_flaggers_success_rate_and_latency_queries(tmp_path: Path) -> None:
+async def test_flaggers_success_rate_and_latency_queries(
+    prometheus: Callable[[list[dict[str, Any]]], str],
+) -> None:
     apps = app_failing_one_in_four()
     app_port = await anext(apps)
     proxy = Proxy("shop", inbound_fallback_port=app_port)
@@ -118,22 +67,25 @@ async def test_flaggers_success_rate_and_latency_queries(tmp_path: Path) -> None
     servers = await proxy.listen("127.0.0.1", 0, 0, 0)
     inbound, admin = (servers[i].sockets[0].getsockname()[1] for i in (0, 2))
     try:
-        with prometheus(tmp_path, f"127.0.0.1:{admin}") as url:
-            async with aiohttp.ClientSession() as http:
-                rate = None
-                for _ in range(120):  # traffic until Prometheus has two scrapes of it
-                    for _ in range(8):
-                        async with http.get(f"http://127.0.0.1:{inbound}/") as response:
-                            await response.read()
-                    rate = await asyncio.to_thread(query, url, SUCCESS_RATE)
-                    if rate is not None:
-                        break
-                    await asyncio.sleep(0.2)
-                assert rate is not None, "Prometheus never computed the success rate"
-                assert 70 <= rate <= 80  # every fourth request fails
-                p99 = await asyncio.to_thread(query, url, LATENCY_P99)
-                assert p99 is not None
-                assert 2 <= p99 <= 100  # the app sleeps 2 ms; buckets are coarse
+        # Labelled as a pod of deployment `books` in namespace `shop`, as Kubernetes
+        # service discovery would.
+        labels = {"namespace": "shop", "deployment": "books"}
+        url = prometheus([{"targets": [f"127.0.0.1:{admin}"], "labels": labels}])
+        async with aiohttp.ClientSession() as http:
+            rate = None
+            for _ in range(120):  # traffic until Prometheus has two scrapes of it
+                for _ in range(8):
+                    async with http.get(f"http://127.0.0.1:{inbound}/") as response:
+                        await response.read()
+                rate = await asyncio.to_thread(query, url, SUCCESS_RATE)
+                if rate is not None:
+                    break
+                await asyncio.sleep(0.2)
+            assert rate is not None, "Prometheus never computed the success rate"
+            assert 70 <= rate <= 80  # every fourth request fails
+            p99 = await asyncio.to_thread(query, url, LATENCY_P99)
+            assert p99 is not None
+            assert 2 <= p99 <= 100  # the app sleeps 2 ms; buckets are coarse
     finally:
         for server in servers:
             server.close()

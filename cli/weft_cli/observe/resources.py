@@ -3,8 +3,8 @@ operator's (storage) version, through the operator's own parsers."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from weft_cli.errors import CliError
 from weft_cli.kube import Kube, NotFound
@@ -20,6 +20,7 @@ from weft_operator.models import (
 )
 from weft_webhooks.conversion.trafficsplit import WEIGHT_UNIT_ANNOTATION
 
+T = TypeVar("T")
 HINT_CRDS = "install Weft's CRDs: weft install --crds | kubectl apply -f -"
 
 
@@ -74,19 +75,25 @@ def to_profile(body: Mapping[str, Any]) -> Profile:
     )
 
 
+async def _parsed(
+    kube: Kube, kind: Kind, namespace: str, name: str | None, parse: Callable[[Any], T]
+) -> tuple[list[T], list[str]]:
+    """The resources of `kind`, parsed, and a line per one that does not parse (the
+    webhook would refuse it)."""
+    found, invalid = [], []
+    for body in await _read(kube, BY_KIND[kind], namespace, name):
+        try:
+            found.append(parse(body))
+        except InvalidResource as error:
+            label = f"{kind.value.lower()} {namespace}/{body['metadata']['name']}"
+            invalid.append(f"{label} is invalid: {error}")
+    return found, invalid
+
+
 async def traffic_splits(
     kube: Kube, namespace: str, name: str | None
 ) -> tuple[list[Split], list[str]]:
-    """The splits, and a line per one that does not parse (the webhook would refuse it)."""
-    found, invalid = [], []
-    for body in await _read(kube, BY_KIND[Kind.TRAFFIC_SPLIT], namespace, name):
-        try:
-            found.append(to_split(body))
-        except InvalidResource as error:
-            invalid.append(
-                f"trafficsplit {namespace}/{body['metadata']['name']} is invalid: {error}"
-            )
-    return found, invalid
+    return await _parsed(kube, Kind.TRAFFIC_SPLIT, namespace, name, to_split)
 
 
 async def service_profiles(
@@ -95,12 +102,4 @@ async def service_profiles(
     """`name` may be the Service's: `web` reads `web.<namespace>.svc.<cluster_domain>`."""
     if name is not None and "." not in name:
         name = f"{name}.{namespace}.svc.{cluster_domain}"
-    found, invalid = [], []
-    for body in await _read(kube, BY_KIND[Kind.SERVICE_PROFILE], namespace, name):
-        try:
-            found.append(to_profile(body))
-        except InvalidResource as error:
-            invalid.append(
-                f"serviceprofile {namespace}/{body['metadata']['name']} is invalid: {error}"
-            )
-    return found, invalid
+    return await _parsed(kube, Kind.SERVICE_PROFILE, namespace, name, to_profile)

@@ -166,9 +166,8 @@ class Attempt(Generic[AnswerT]):
 
 
 def tap(hub: TapHub, plan: Plan, chosen: Attempt[Any], method: str, path: str, source: str) -> None:
-    """Publish the exchange to live tap watchers, if there are any (cheap when none)."""
-    if not hub.watched:
-        return
+    """Publish the exchange to live tap watchers; callers check `hub.watched` first, as
+    what they pass costs to compute."""
     endpoint = plan.group.endpoints.get(chosen.key)
     service = plan.state.service
     hub.publish(

@@ -68,9 +68,10 @@ class OutboundHttp2:
         finally:
             chosen.answer.discard()
             chosen.settle(self.metrics, grpc_status=chosen.answer.grpc_status, ending=ending)
-            method = (header_value(stream.headers, b":method") or b"").decode("latin-1")
-            path = (header_value(stream.headers, b":path") or b"").decode("latin-1")
-            attempts.tap(self.state.tap, plan, chosen, method, path.split("?", 1)[0], "")
+            if self.state.tap.watched:  # the method and path cost: only for a watcher
+                method = (header_value(stream.headers, b":method") or b"").decode("latin-1")
+                path = (header_value(stream.headers, b":path") or b"").decode("latin-1")
+                attempts.tap(self.state.tap, plan, chosen, method, path.split("?", 1)[0], "")
 
     async def _exchange(
         self, plan: attempts.Plan, stream: Stream, body: RequestBody, key: EndpointKey

@@ -102,14 +102,18 @@ class EndpointGroup:
     def failure_target(self, authority: str, route: str = "") -> Target:
         """The labels of an answer the proxy gave itself for this backend (every
         endpoint ejected, unreachable, timed out): no endpoint, the backend's Service."""
-        labels = {
-            "direction": "outbound",
-            "authority": self._authorities(authority),
-            "rt_route": route,
-            "dst_namespace": self.backend.namespace,
-            "dst_service": self.backend.name,
-        }
-        return self._target((None, authority, route), lambda: Target(labels))
+
+        def make() -> Target:
+            labels = {
+                "direction": "outbound",
+                "authority": self._authorities(authority),
+                "rt_route": route,
+                "dst_namespace": self.backend.namespace,
+                "dst_service": self.backend.name,
+            }
+            return Target(labels)
+
+        return self._target((None, authority, route), make)
 
     def _target(
         self, key: tuple[EndpointKey | None, str, str], make: Callable[[], Target]
