@@ -93,6 +93,9 @@ class ProxyEnv:
     IDENTITY_SERVER_NAME = "WEFT_PROXY_IDENTITY_SERVER_NAME"  # the identity service's
     INBOUND_PORTS = "WEFT_PROXY_INBOUND_PORTS"  # the pod's declared container ports
     OPAQUE_PORTS = "WEFT_PROXY_INBOUND_OPAQUE_PORTS"  # no protocol detection on these
+    # Per-connection limits on HTTP/2 floods, e.g. `resets=200:100,pings=100:50`
+    # (weft_proxy.protocols.http2_limits; docs/proxy.md lists the defaults).
+    HTTP2_LIMITS = "WEFT_PROXY_HTTP2_LIMITS"
 
 
 def control_plane_address(service: str, namespace: str, cluster_domain: str, port: int) -> str:

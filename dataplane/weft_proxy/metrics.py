@@ -1,5 +1,5 @@
 """The proxy's metrics, with Linkerd's names and labels, so Flagger's linkerd queries,
-Grafana dashboards and habits carry over (see shared/reference/compat.md).
+Grafana dashboards and habits carry over (see docs/proxy.md, "Metrics").
 
 prometheus-client needs one label set per metric, while Linkerd's inbound and outbound
 series carry different labels; every metric here has the union, and a label that does

@@ -42,6 +42,7 @@ from weft_proxy.policies.routes import RouteTable
 from weft_proxy.policies.split import BackendSplit
 from weft_proxy.protocols import transport_header
 from weft_proxy.protocols.detect import Protocol
+from weft_proxy.protocols.http2_limits import DEFAULT_LIMITS, FloodLimits
 from weft_proxy.tap.hub import TapHub
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class Proxy:
         metrics: ProxyMetrics | None = None,
         inbound_fallback_port: int | None = None,
         requires_identity: bool = False,
+        http2_limits: FloodLimits = DEFAULT_LIMITS,
     ) -> None:
         self.metrics = metrics or ProxyMetrics()
         self.rng = rng or random.Random()
@@ -81,6 +83,7 @@ class Proxy:
         self.inbound_fallback_port = inbound_fallback_port
         self.config: ProxyConfig | None = None
         self.requires_identity = requires_identity
+        self.http2_limits = http2_limits  # per client connection, both directions
         self.stopping = asyncio.Event()
         self.admin = Admin(self.metrics, self._ready, self.shutdown)
 
@@ -166,7 +169,7 @@ class Proxy:
             await serve_http1(reader, writer, first, handle, self.http1_connections)
         elif detected.protocol is Protocol.HTTP2 and (destination is None or service is not None):
             handle2 = functools.partial(self.outbound_http2.handle, original_dst=destination)
-            await serve_http2(reader, writer, first, handle2, self.h2_sessions)
+            await serve_http2(reader, writer, first, handle2, self.h2_sessions, self.http2_limits)
         elif destination is not None:
             # TLS, opaque bytes, and HTTP/2 leaving the mesh (one connection, one address)
             # pass through, balanced per connection.
@@ -250,7 +253,7 @@ class Proxy:
             await serve_http1(reader, writer, first, handle, self.http1_connections)
         elif protocol is Protocol.HTTP2:
             handle2 = functools.partial(self.inbound_http2.handle, client=client, port=port)
-            await serve_http2(reader, writer, first, handle2, self.h2_sessions)
+            await serve_http2(reader, writer, first, handle2, self.h2_sessions, self.http2_limits)
         else:
             await self.inbound.tcp(reader, writer, first, client, port)
 

@@ -69,8 +69,7 @@ CASES = [
     ),
     pytest.param(
         doc("specs.smi-spec.io/v1alpha4", "HTTPRouteGroup", spec={"matches": [{"pathRegex": "("}]}),
-        "spec.matches[0].pathRegex: '(' is not a valid regular expression: missing ), "
-        "unterminated subpattern at position 0",
+        "spec.matches[0].pathRegex: '(' is not a valid regular expression: missing ): (",
         id="route-group-regex",
     ),
     pytest.param(
@@ -149,7 +148,7 @@ CASES = [
             spec=route({"all": [{"pathRegex": "/books/(\\d+"}]}, timeout="10 seconds"),
         ),
         "spec.routes[0].condition.all[0].pathRegex: '/books/(\\\\d+' is not a valid regular "
-        "expression: missing ), unterminated subpattern at position 7; spec.routes[0].timeout: "
+        "expression: missing ): /books/(\\d+; spec.routes[0].timeout: "
         "'10 seconds' is not a duration such as '500ms', '10s' or '1m30s'",
         id="profile-regex-and-timeout",
     ),
@@ -272,8 +271,9 @@ CASES = [
                 ]
             },
         ),
-        "spec.rules[0].matches[0].path: 'books' must start with '/'; spec.rules[0].matches[1]"
-        ".headers[0]: '*' is not a valid regular expression: nothing to repeat at position 0; "
+        "spec.rules[0].matches[0].path.value: 'books' must start with '/'; spec.rules[0]"
+        ".matches[1].headers[0].value: '*' is not a valid regular expression: no argument for "
+        "repetition operator: *; "
         "spec.rules[0].timeouts.request: '10' is not a duration such as '500ms', '10s' or '1m30s'",
         id="http-route",
     ),

@@ -16,7 +16,7 @@ from proxy_configs import allow_all, config
 
 from weft_proxy.proxy import Proxy
 
-# Flagger's queries for provider linkerd (shared/reference/compat.md), as it sends them.
+# Flagger's queries for provider linkerd (docs/proxy.md, "Metrics"), as it sends them.
 SUCCESS_RATE = (
     'sum(rate(response_total{namespace="shop",deployment=~"books",'
     'classification!="failure",direction="inbound"}[1m])) / '

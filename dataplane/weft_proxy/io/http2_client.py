@@ -56,8 +56,8 @@ class ClientSession(Session):
             self.settled.set_result(None)
         self._wake_openers()
 
-    def close(self) -> None:
-        super().close()
+    def close(self, *, socket: bool = True) -> None:
+        super().close(socket=socket)
         if not self.settled.done():
             self.settled.set_result(None)  # its openers fail rather than wait
         self._wake_openers()
@@ -72,7 +72,8 @@ class Http2Pool:
         self.port = port
         self._open = opener or plain(host, port)
         self._session: ClientSession | None = None
-        self._connecting = asyncio.Lock()
+        self._connecting: asyncio.Task[ClientSession] | None = None
+        self._closed = False
 
     async def open_stream(self, headers: Headers, end_stream: bool = False) -> Stream:
         """Raises OSError or TimeoutError if the endpoint cannot be reached, StreamReset if
@@ -83,21 +84,33 @@ class Http2Pool:
         return await session.open(headers, end_stream)
 
     async def _connect(self) -> ClientSession:
-        async with self._connecting:  # requests arriving together share one connection
-            session = self._session
-            if session is None or not session.usable:
-                async with asyncio.timeout(CONNECT_TIMEOUT_S):
-                    reader, writer = await self._open()
-                    session = ClientSession(reader, writer)
-                    try:
-                        await session.settled
-                    except BaseException:
-                        session.close()
-                        raise
-                self._session = session
-            return session
+        # Requests arriving together share one attempt, which a request cancelled while
+        # it waits (its client reset the stream) does not cancel for the others.
+        if self._connecting is None:
+            self._connecting = asyncio.create_task(self._new_session())
+            self._connecting.add_done_callback(self._connected)
+        return await asyncio.shield(self._connecting)
+
+    async def _new_session(self) -> ClientSession:
+        async with asyncio.timeout(CONNECT_TIMEOUT_S):
+            reader, writer = await self._open()
+            session = ClientSession(reader, writer)
+            try:
+                await session.settled
+            except BaseException:
+                session.close()
+                raise
+        return session
+
+    def _connected(self, attempt: asyncio.Task[ClientSession]) -> None:
+        self._connecting = None
+        if not attempt.cancelled() and attempt.exception() is None:
+            self._session = attempt.result()
+            if self._closed:  # the pool closed meanwhile: the streams it opened may end
+                self.close()
 
     def close(self) -> None:
+        self._closed = True
         if self._session is not None:
             self._session.go_away()
             self._session = None

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from weft_proxy.io.http2_client import Http2Pool
 from weft_proxy.io.http2_session import Stream, StreamReset
 from weft_proxy.protocols.grpc import grpc_status
-from weft_proxy.protocols.http2 import Headers, header_value
+from weft_proxy.protocols.http2 import Headers, response_status
 
 Body = bytes | AsyncIterator[bytes]
 
@@ -32,8 +32,7 @@ class Upstream:
     def __init__(self, stream: Stream, pump: asyncio.Task[None] | None) -> None:
         self.stream = stream
         self._pump = pump
-        status = header_value(stream.headers, b":status")
-        self.status = int(status) if status is not None and status.isdigit() else 502
+        self.status = response_status(stream.headers) or 502
 
     @property
     def grpc_status(self) -> int | None:

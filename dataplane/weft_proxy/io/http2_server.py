@@ -11,6 +11,7 @@ from weft_proxy.errors import h2_error_response
 from weft_proxy.io.http2_session import Session, Stream, StreamReset
 from weft_proxy.protocols.grpc import is_grpc
 from weft_proxy.protocols.http2 import Connection, ErrorCode, Request
+from weft_proxy.protocols.http2_limits import DEFAULT_LIMITS, FloodLimits
 
 IDLE_TIMEOUT_S = 90.0  # with no stream open; then GOAWAY, as HTTP/1 closes idle connections
 
@@ -22,10 +23,15 @@ log = logging.getLogger(__name__)
 
 class ServerSession(Session):
     def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, handle: Handler
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        handle: Handler,
+        limits: FloodLimits = DEFAULT_LIMITS,
     ) -> None:
-        super().__init__(reader, writer, Connection(client=False))
+        super().__init__(reader, writer, Connection(client=False, limits=limits))
         self._handle = handle
+        self._max_handlers = limits.max_handlers
         self._tasks: dict[int, asyncio.Task[None]] = {}
 
     async def read(self) -> bytes:
@@ -39,9 +45,15 @@ class ServerSession(Session):
             return b""
 
     def on_request(self, event: Request) -> None:
+        if len(self._tasks) >= self._max_handlers:
+            # Reset streams whose handlers have not finished yet count too: a peer that
+            # opens and resets streams faster than they unwind is flooding.
+            self.connection.calm_down(f"more than {self._max_handlers} requests in flight")
         stream = Stream(self, event.stream_id, event.headers, event.end_stream)
         self.streams[event.stream_id] = stream
-        self._tasks[event.stream_id] = asyncio.create_task(self._serve(stream))
+        task = asyncio.create_task(self._serve(stream))
+        self._tasks[event.stream_id] = task
+        task.add_done_callback(lambda _: self._handled(stream))
 
     async def _serve(self, stream: Stream) -> None:
         try:
@@ -50,9 +62,12 @@ class ServerSession(Session):
             pass  # the client reset the stream, or the connection is gone
         except Exception:
             log.exception("HTTP/2 handler failed on stream %d", stream.id)
-        finally:
-            stream.close(ErrorCode.INTERNAL_ERROR)
-            self._tasks.pop(stream.id, None)
+
+    def _handled(self, stream: Stream) -> None:
+        # Here and not in _serve's finally: a task cancelled before it started never
+        # runs that, and its stream must still hand back the window its data took.
+        self._tasks.pop(stream.id, None)
+        stream.close(ErrorCode.INTERNAL_ERROR)
 
     def on_stream_failed(self, stream: Stream) -> None:
         # The client gave up on it: so does whatever serves it (an upstream stream, say).
@@ -67,10 +82,11 @@ async def serve_http2(
     first_bytes: bytes,
     handle: Handler,
     sessions: set[ServerSession] | None = None,
+    limits: FloodLimits = DEFAULT_LIMITS,
 ) -> None:
     """Serve a connection whose first bytes (the preface at least) were read already;
     `sessions` holds it while it runs, so a proxy shutting down can GOAWAY it."""
-    session = ServerSession(reader, writer, handle)
+    session = ServerSession(reader, writer, handle, limits)
     if sessions is not None:
         sessions.add(session)
     try:

@@ -13,6 +13,7 @@ the proxy, with at most a window of data held per connection.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import AsyncIterator
 
@@ -20,6 +21,7 @@ from weft_proxy.protocols.http2 import (
     Connection,
     Data,
     ErrorCode,
+    FrameCutter,
     GoAway,
     Headers,
     ProtocolError,
@@ -33,9 +35,16 @@ from weft_proxy.protocols.http2 import (
 )
 
 READ_SIZE = 64 * 1024
+# Frames the state machine takes in one go: a peer flooding the connection with small
+# frames holds the event loop for about a millisecond before other connections get a
+# turn, while a read of big DATA frames still goes in whole.
+FRAMES_PER_TURN = 8
+LINGER_S = 1.0  # after an error GOAWAY: how long its peer has to read it and hang up
 SMALL_DATA = 16 * 1024  # data up to this size waits for the next flush, with other frames
 LOST: int = ErrorCode.INTERNAL_ERROR
 """The code a stream fails with when its connection is gone."""
+
+log = logging.getLogger(__name__)
 
 
 class StreamReset(Exception):
@@ -282,23 +291,25 @@ class Session:
         self.peer_went_away = False  # no new streams: the peer sent GOAWAY
         self.draining = False  # no new streams: we sent GOAWAY
         self._flush_scheduled = False
+        # A server's peer starts with the 24-byte client magic before its first frame.
+        self._cutter = FrameCutter(FRAMES_PER_TURN, preface=0 if connection.client else 24)
         connection.start()  # now, so that a client's first stream follows its preface
         self.flush()
 
     async def run(self, first_bytes: bytes = b"") -> None:
         """Serve the connection until it ends; then every stream still open fails."""
         try:
-            if first_bytes:
-                self._receive(first_bytes)
-                self.flush()
+            data = first_bytes
             while not self.closed:
+                if data:
+                    await self._receive_all(data)
                 data = await self.read()
                 if not data:
                     break
-                self._receive(data)
-                self.flush()
-        except ProtocolError:
-            pass  # close() writes the GOAWAY saying why
+        except ProtocolError as error:
+            # One line per connection, whatever the peer keeps sending.
+            log.warning("HTTP/2 %s: %s (GOAWAY %s)", self.peer_name(), error, error.code.name)
+            await self._linger()
         except asyncio.CancelledError:
             self.connection.go_away()
             raise
@@ -306,6 +317,42 @@ class Session:
             pass
         finally:
             self.close()
+
+    async def _receive_all(self, data: bytes) -> None:
+        """Feed `data` a few frames at a time, letting other connections run in between."""
+        end, size = self._cutter.cut(data), len(data)
+        if end == size:
+            self._receive(data)
+            self.flush()
+            return
+        start = 0
+        while True:
+            self._receive(data[start:end])
+            self.flush()
+            if end == size or self.closed:
+                return
+            await asyncio.sleep(0)
+            start, end = end, self._cutter.cut(data, end)
+
+    async def _linger(self) -> None:
+        """Make sure the GOAWAY reaches the peer: write it, end our side, and read what
+        the peer still sends until it hangs up (closing with unread data would reset the
+        connection, and the GOAWAY with it), for at most LINGER_S."""
+        self.close(socket=False)
+        try:
+            if self.writer.can_write_eof():
+                self.writer.write_eof()
+            async with asyncio.timeout(LINGER_S):
+                while await self.reader.read(READ_SIZE):
+                    pass
+        except (ConnectionError, OSError, RuntimeError, TimeoutError):
+            pass
+        finally:
+            self.writer.close()
+
+    def peer_name(self) -> str:
+        peer = self.writer.get_extra_info("peername")
+        return f"peer {peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "peer"
 
     async def read(self) -> bytes:
         return await self.reader.read(READ_SIZE)
@@ -329,8 +376,9 @@ class Session:
         except (ConnectionError, OSError):
             self.close()
 
-    def close(self) -> None:
-        """Close the connection now; streams still open fail with `LOST`."""
+    def close(self, *, socket: bool = True) -> None:
+        """Close the connection now (the socket too, unless told not to); streams still
+        open fail with `LOST`."""
         if self.closed:
             return
         self.flush_now()  # a GOAWAY saying why, say
@@ -339,7 +387,8 @@ class Session:
         for stream in streams:
             stream.fail(LOST, keep_received=True)
             self.on_stream_failed(stream)
-        self.writer.close()
+        if socket:
+            self.writer.close()
 
     def go_away(self) -> None:
         """Graceful shutdown: no new streams; the connection closes once those open end."""

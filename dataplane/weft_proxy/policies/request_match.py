@@ -2,17 +2,19 @@
 
 A `RequestMatch` tree is compiled once, when its config arrives, into a closure; requests
 are then matched without walking the dataclasses or compiling regexes again. Every regex
-is already anchored by the catalog, so all of them are applied with a plain search.
+is already anchored by the catalog, so all of them are applied with a plain search, by
+RE2 (`weft_api.route_regex`): linear in the request, whatever the pattern, where
+Python's backtracking `re` could spend hours on one request and stall the event loop.
 """
 
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
+from weft_api import route_regex
 from weft_api.config import RequestMatch, ValueMatch
 from weft_proxy.protocols import http1
 
@@ -65,11 +67,11 @@ RequestPredicate = Callable[[RequestHead], bool]
 
 
 def compile_request_match(match: RequestMatch) -> RequestPredicate:
-    """A predicate for `match`; raises ValueError for a regex Python cannot compile, so
+    """A predicate for `match`; raises ValueError for a regex RE2 cannot compile, so
     that the config client can refuse the snapshot instead of mis-routing."""
     if match.path_regex is not None:
         search_path = _search(match.path_regex)
-        return lambda request: search_path(request.path) is not None
+        return lambda request: search_path(request.path)
     if match.method is not None:
         method = match.method
         return lambda request: request.method == method
@@ -110,7 +112,7 @@ def _all_of(parts: tuple[RequestPredicate, ...]) -> RequestPredicate:
 def _header_predicate(header: ValueMatch) -> RequestPredicate:
     name, search_value = header.name.lower(), _search(header.value_regex)
     return lambda request: any(
-        key == name and search_value(value) is not None for key, value in request.headers
+        key == name and search_value(value) for key, value in request.headers
     )
 
 
@@ -120,15 +122,15 @@ def _query_param_predicate(parameter: ValueMatch) -> RequestPredicate:
     def matches(request: RequestHead) -> bool:
         # Decoded as a form would be (`a%2Fb` is `a/b`, `?flag` is an empty value).
         pairs = parse_qsl(request.query, keep_blank_values=True)
-        return any(key == name and search_value(value) is not None for key, value in pairs)
+        return any(key == name and search_value(value) for key, value in pairs)
 
     return matches
 
 
 @functools.lru_cache(maxsize=1024)
-def _search(pattern: str) -> Callable[[str], re.Match[str] | None]:
+def _search(pattern: str) -> Callable[[str], bool]:
     # Cached by text, so a new snapshot repeating a regex does not compile it again.
     try:
-        return re.compile(pattern).search
-    except re.error as error:
-        raise ValueError(f"invalid regex {pattern!r}: {error}") from error
+        return route_regex.compile_search(pattern)
+    except route_regex.RegexError as error:
+        raise ValueError(f"invalid regex {pattern!r}: {error.reason}") from error

@@ -47,7 +47,10 @@ def grpc_status(headers: Headers | None) -> int | None:
     if headers is None:
         return None
     value = header_value(headers, b"grpc-status")
-    return int(value) if value is not None and value.isdigit() else None
+    # The codes are small numbers; a long run of digits is junk, not a number to parse.
+    if value is None or not 0 < len(value) <= 3 or not value.isdigit():
+        return None
+    return int(value)
 
 
 def status_for_proxy_error(http_status: int) -> GrpcStatus:

@@ -10,7 +10,7 @@ from http import HTTPStatus
 from typing import Final
 
 from weft_proxy.protocols.http1 import Headers, RequestHead, ResponseHead, forwarded_headers
-from weft_proxy.protocols.http2 import header_value
+from weft_proxy.protocols.http2 import header_value, response_status
 
 ORIG_PROTO_HEADER: Final = b"weft-orig-proto"
 ORIG_PROTO_HTTP1: Final = b"HTTP/1.1"
@@ -54,8 +54,7 @@ def http1_request(headers: Headers) -> RequestHead:
 
 def http1_response(headers: Headers) -> tuple[int, bytes, Headers]:
     """Status, reason and headers of an HTTP/2 response head, for an HTTP/1 client."""
-    value = header_value(headers, b":status")
-    status = int(value) if value is not None and value.isdigit() else 502
+    status = response_status(headers) or 502
     try:
         reason = HTTPStatus(status).phrase.encode()
     except ValueError:

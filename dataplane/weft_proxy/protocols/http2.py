@@ -10,12 +10,17 @@ h2 already is sans-IO; `Connection` narrows it to what the proxy needs:
   (`consumed`), so the peer's window, not this process's memory, absorbs a slow reader.
 
 Anything the peer sends that breaks HTTP/2 raises `ProtocolError` (and nothing else); a
-GOAWAY saying why is then already queued in `data_to_send()`.
+GOAWAY saying why is then already queued in `data_to_send()`. So does a peer that floods
+the connection with cheap frames (`http2_limits`): GOAWAY(ENHANCE_YOUR_CALM). A request
+head whose `:method` is not a token or whose `:path` could not be forwarded as it is (a
+space, a control or non-ASCII byte) is malformed (RFC 9113 8.1.1): its stream is reset
+with PROTOCOL_ERROR and never reported.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass
 from typing import Final, NoReturn
 
@@ -27,7 +32,9 @@ import h2.settings
 import hyperframe.frame
 from h2.errors import ErrorCodes as ErrorCode
 
+from weft_proxy.policies.clock import Clock
 from weft_proxy.protocols.http1 import Headers
+from weft_proxy.protocols.http2_limits import DEFAULT_LIMITS, Flood, FloodGuard, FloodLimits
 
 __all__ = [
     "CONNECTION_WINDOW",
@@ -36,6 +43,7 @@ __all__ = [
     "Data",
     "ErrorCode",
     "Event",
+    "FrameCutter",
     "GoAway",
     "Headers",
     "ProtocolError",
@@ -47,6 +55,7 @@ __all__ = [
     "Trailers",
     "WindowOpened",
     "header_value",
+    "response_status",
 ]
 
 STREAM_WINDOW: Final = 256 * 1024
@@ -56,6 +65,10 @@ CONNECTION_WINDOW: Final = 1024 * 1024
 MAX_CONCURRENT_STREAMS: Final = 256
 MAX_HEADER_LIST_BYTES: Final = 64 * 1024  # as HTTP/1's MAX_HEAD_BYTES
 _DEFAULT_WINDOW: Final = 65_535  # RFC 9113 6.9.2
+_TOKEN: Final = frozenset(
+    b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+)
+_VISIBLE: Final = frozenset(range(0x21, 0x7F))
 
 
 class ProtocolError(Exception):
@@ -154,6 +167,71 @@ class _H2(h2.connection.H2Connection):
         return [], [event]
 
 
+class FrameCutter:
+    """Cuts received bytes into pieces of at most `limit` frames each, so that the I/O
+    layer can let other connections run between pieces: a read full of tiny frames (a
+    flood) is then as short a turn as one full of data. Only frame headers are read."""
+
+    __slots__ = ("_body_left", "_head", "limit")
+
+    def __init__(self, limit: int, *, preface: int = 0) -> None:
+        self.limit = limit
+        self._body_left = preface  # bytes until the next frame header
+        self._head = b""  # a frame header the last read cut short
+
+    def cut(self, data: bytes, start: int = 0) -> int:
+        """Where the piece of `data` that begins at `start` ends: after `limit` whole
+        frames, or at the end of `data`."""
+        size, position, frames, limit = len(data), start, 0, self.limit
+        while position < size:
+            if self._body_left:
+                step = min(self._body_left, size - position)
+                position += step
+                self._body_left -= step
+                if self._body_left or frames >= limit:
+                    break
+                continue
+            if self._head or size - position < 9:
+                head = self._head + data[position : position + 9 - len(self._head)]
+                position += len(head) - len(self._head)
+                if len(head) < 9:
+                    self._head = head
+                    break
+                self._head = b""
+                length = int.from_bytes(head[:3], "big")
+            else:
+                length = data[position] << 16 | data[position + 1] << 8 | data[position + 2]
+                position += 9
+            self._body_left = length
+            frames += 1
+            if frames >= limit and not length:
+                break
+        return position
+
+
+def _forwardable(headers: Headers) -> bool:
+    """`:method` a token and `:path` visible ASCII: what an HTTP/1 request line can carry
+    (h2 has already refused NUL, CR and LF, and an empty path)."""
+    for key, value in headers:
+        if key == b":method":
+            if not value or not _TOKEN.issuperset(value):
+                return False
+        elif key == b":path":
+            if not _VISIBLE.issuperset(value):
+                return False
+        elif not key.startswith(b":"):
+            break  # pseudo-headers come first (h2 checks it)
+    return True
+
+
+def response_status(headers: Headers) -> int | None:
+    """`:status` as a number; None unless it is three digits (RFC 9110 15)."""
+    value = header_value(headers, b":status")
+    if value is None or len(value) != 3 or not value.isdigit():
+        return None
+    return int(value)
+
+
 def header_value(headers: Headers, name: bytes) -> bytes | None:
     """The first value of `name` (HTTP/2 names are lower case, so compared as they are)."""
     for key, value in headers:
@@ -165,9 +243,11 @@ def header_value(headers: Headers, name: bytes) -> bytes | None:
 class Connection:
     """One side of an HTTP/2 connection."""
 
-    __slots__ = ("_client", "_extra", "_h2", "_refuse_above")
+    __slots__ = ("_client", "_extra", "_guard", "_h2", "_head_priority", "_refuse_above")
 
-    def __init__(self, *, client: bool) -> None:
+    def __init__(
+        self, *, client: bool, limits: FloodLimits = DEFAULT_LIMITS, clock: Clock = time.monotonic
+    ) -> None:
         # Received headers are validated; those sent are either received ones, forwarded,
         # or built here in HTTP/2's form: validating them again costs a tenth of a request.
         config = h2.config.H2Configuration(
@@ -189,6 +269,12 @@ class Connection:
         self._client = client
         self._extra = b""  # frames sent around h2's state machine (a graceful GOAWAY)
         self._refuse_above: int | None = None  # after our GOAWAY: newer peer streams
+        self._guard = FloodGuard(limits, clock)
+        self._head_priority: h2.events.PriorityUpdated | None = None  # part of a head: free
+
+    @property
+    def client(self) -> bool:
+        return self._client
 
     def start(self) -> None:
         """Queue the connection preface: (client magic,) SETTINGS, the connection window."""
@@ -210,9 +296,22 @@ class Connection:
             self._translate(event, events)
         return events
 
+    def _spend(self, kind: Flood) -> None:
+        if not self._guard.spend(kind):
+            self.calm_down(f"too many {kind.value}")
+
+    def calm_down(self, reason: str) -> NoReturn:
+        """End a connection whose peer sends more than it may: GOAWAY(ENHANCE_YOUR_CALM)."""
+        code = ErrorCode.ENHANCE_YOUR_CALM
+        if self._h2.state_machine.state is not h2.connection.ConnectionState.CLOSED:
+            self._h2.close_connection(code, additional_data=reason.encode())
+        raise ProtocolError(code, reason)
+
     def _translate(self, event: h2.events.Event, out: list[Event]) -> None:
         match event:
             case h2.events.DataReceived():
+                if not event.data and event.stream_ended is None:
+                    self._spend(Flood.CONTROL)  # an empty DATA frame carries nothing
                 out.append(
                     Data(
                         event.stream_id,
@@ -222,8 +321,12 @@ class Connection:
                     )
                 )
             case h2.events.RequestReceived():
+                self._head_priority = event.priority_updated
                 if self._refuse_above is not None and event.stream_id > self._refuse_above:
                     self._h2.reset_stream(event.stream_id, ErrorCode.REFUSED_STREAM)
+                    return
+                if not _forwardable(event.headers):
+                    self._h2.reset_stream(event.stream_id, ErrorCode.PROTOCOL_ERROR)
                     return
                 out.append(Request(event.stream_id, event.headers, event.stream_ended is not None))
             case h2.events.ResponseReceived():
@@ -231,11 +334,22 @@ class Connection:
             case h2.events.TrailersReceived():
                 out.append(Trailers(event.stream_id, event.headers))
             case h2.events.StreamReset():
+                if event.remote_reset and not self._client:
+                    self._spend(Flood.RESETS)
                 out.append(Reset(event.stream_id, int(event.error_code)))
             case h2.events.WindowUpdated():
                 out.append(WindowOpened(event.stream_id))
             case h2.events.RemoteSettingsChanged():
+                self._spend(Flood.SETTINGS)
                 out.append(_SETTINGS_CHANGED)
+            case h2.events.PingReceived():
+                self._spend(Flood.PINGS)
+            case h2.events.PriorityUpdated():
+                if event is not self._head_priority:
+                    self._spend(Flood.CONTROL)
+                self._head_priority = None
+            case h2.events.UnknownFrameReceived():
+                self._spend(Flood.CONTROL)
             case h2.events.ConnectionTerminated():
                 last = event.last_stream_id or 0
                 out.extend(
@@ -244,8 +358,7 @@ class Connection:
                     if stream_id > last
                 )
                 out.append(GoAway(last, int(event.error_code or 0)))
-            # Everything else (1xx heads, pings, acks, priority, unknown frames) is h2's
-            # business or of no use to a proxy.
+            # Everything else (1xx heads, acks) is h2's business or of no use to a proxy.
 
     def _own_streams(self) -> list[int]:
         parity = 1 if self._client else 0

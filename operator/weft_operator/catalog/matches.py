@@ -3,6 +3,12 @@
 Every regex in the config is anchored here, so the proxy applies all of them the
 same way (a search): ServiceProfile paths and Gateway-style regexes match the whole
 value; SMI `pathRegex` is anchored at the start only, as the SMI spec says.
+
+The proxy matches with RE2 (`weft_api.route_regex`), and the models admit a user's
+regex only if RE2 compiles it both alone and anchored (`whole`, `^(?:...)$`: the whole
+value, as RE2's `$` matches only at the very end, never before a trailing newline).
+Exact values and prefixes go through `re.escape`, whose every escape RE2 reads as the
+character itself (tests/operator/test_catalog_regex.py checks every code point).
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from weft_api import route_regex
 from weft_api.config import RequestMatch, ResponseMatch, StatusRange, ValueMatch
 from weft_operator.models.httproute import (
     PathMatchSpec,
@@ -75,7 +82,7 @@ def from_smi_match(match: HTTPMatch) -> RequestMatch:
     """An HTTPRouteGroup match: path (anchored at the start), methods, headers."""
     parts = []
     if match.path_regex is not None:
-        parts.append(RequestMatch(path_regex=f"^(?:{match.path_regex})"))
+        parts.append(RequestMatch(path_regex=route_regex.at_start(match.path_regex)))
     if match.methods and "*" not in match.methods:
         parts.append(any_of(RequestMatch(method=method.upper()) for method in match.methods))
     for header in match.headers:
@@ -119,7 +126,7 @@ def _value_match(match: ValueMatchSpec, name: str) -> ValueMatch:
 
 
 def _whole(regex: str) -> str:
-    return f"^(?:{regex})$"
+    return route_regex.whole(regex)  # the models checked that RE2 compiles it so
 
 
 def rule_matches(rule: RouteRuleSpec) -> tuple[RequestMatch, ...]:

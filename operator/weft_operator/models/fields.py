@@ -8,17 +8,19 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
+from weft_api import route_regex
 from weft_operator.models.units import parse_go_duration_ms, quantity_to_milli
 
 _PORT_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
 
 
 def compiled_regex(pattern: str) -> str:
-    try:
-        re.compile(pattern)
-    except re.error as error:
-        raise ValueError(f"{pattern!r} is not a valid regular expression: {error}") from None
-    return pattern
+    """`pattern`, if the proxy's engine (RE2, same options) compiles it.
+
+    Python's `re` must not judge: it admits backtracking-only syntax (backreferences,
+    lookaround) that the proxy cannot run, and its matching could stall a proxy for hours.
+    """
+    return route_regex.check(pattern)  # RegexError is a ValueError: a sentence, pattern named
 
 
 def _network(text: str) -> str:

@@ -7,9 +7,9 @@ Services (outbound: routes with timeouts). Filters and backendRefs are not read 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from weft_operator.models.base import Frozen, Kind, Resource
 from weft_operator.models.fields import DurationMs, PortNumber, compiled_regex
@@ -43,13 +43,17 @@ class PathMatchSpec(Frozen):
     type: Literal["Exact", "PathPrefix", "RegularExpression"] = "PathPrefix"
     value: str = "/"
 
-    @model_validator(mode="after")
-    def _valid_value(self) -> Self:
-        if self.type == "RegularExpression":
-            compiled_regex(self.value)
-        elif not self.value.startswith("/"):
-            raise ValueError(f"{self.value!r} must start with '/'")
-        return self
+    # On the field (not the model), so that a refusal names `path.value`. `type` comes
+    # first, so it is known here unless it was itself refused.
+    @field_validator("value")
+    @classmethod
+    def _valid_value(cls, value: str, info: ValidationInfo) -> str:
+        match info.data.get("type"):
+            case "RegularExpression":
+                return compiled_regex(value)
+            case "Exact" | "PathPrefix" if not value.startswith("/"):
+                raise ValueError(f"{value!r} must start with '/'")
+        return value
 
 
 class ValueMatchSpec(Frozen):
@@ -59,11 +63,10 @@ class ValueMatchSpec(Frozen):
     name: str
     value: str
 
-    @model_validator(mode="after")
-    def _valid_regex(self) -> Self:
-        if self.type == "RegularExpression":
-            compiled_regex(self.value)
-        return self
+    @field_validator("value")
+    @classmethod
+    def _valid_regex(cls, value: str, info: ValidationInfo) -> str:
+        return compiled_regex(value) if info.data.get("type") == "RegularExpression" else value
 
 
 class RouteMatchSpec(Frozen):
