@@ -4,7 +4,7 @@ Plain frozen dataclasses (the proxy must not import pydantic): tuples instead of
 lists, string enums, no behaviour beyond `to_dict()`, which renders any value of this
 module as plain data (for golden tests, debugging and the protobuf mapping).
 
-Vocabulary (see ARCHITECTURE.md): inbound, a **server** (one port's policy) lists the
+Vocabulary (see docs/architecture.md): inbound, a **server** (one port's policy) lists the
 **authorizations** that admit a client; outbound, a **parent** Service has **routes**
 and **backends**, and each backend port has **endpoints**.
 """

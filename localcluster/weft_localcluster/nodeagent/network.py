@@ -1,6 +1,6 @@
 """The node's bridge and each pod's network namespace, made with `ip` (iproute2).
 
-Safety (ARCHITECTURE.md): the root namespace gets only the bridge, its own address
+Safety (docs/architecture.md): the root namespace gets only the bridge, its own address
 (whose connected route stays on the bridge) and the pods' veth ends; no forwarding,
 NAT or other route. Inside a pod's namespace the service CIDR is a blackhole, unless a
 proxy intercepts it: then it follows the default route so proxy-init's REDIRECT can
