@@ -35,8 +35,9 @@ from weft_api.proto import tap_pb2_grpc
 from weft_proxy.config_client.assembler import ProxySnapshot
 from weft_proxy.config_client.client import ConfigClient
 from weft_proxy.identity.certifier import Certifier
-from weft_proxy.io.accept import SocketServer
-from weft_proxy.protocols import http2_limits
+from weft_proxy.io.accept import SocketServer, ended_quietly
+from weft_proxy.protocols.http2_limits import DEFAULT_LIMITS, FloodLimits
+from weft_proxy.protocols.http2_limits import parse as parse_limits
 from weft_proxy.proxy import Proxy
 from weft_proxy.tap.service import TapService
 
@@ -49,6 +50,13 @@ def _address(value: str | None, default_port: int) -> tuple[str, int]:
         return "0.0.0.0", default_port
     host, _, port = value.rpartition(":")
     return host or "0.0.0.0", int(port)
+
+
+def _limits(text: str) -> FloodLimits:
+    try:
+        return parse_limits(text)
+    except ValueError as error:
+        raise ValueError(f"{ProxyEnv.HTTP2_LIMITS}: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,7 @@ class Settings:
     outbound: tuple[str, int]
     admin: tuple[str, int]
     tap: tuple[str, int]
-    http2_limits: http2_limits.FloodLimits = http2_limits.DEFAULT_LIMITS
+    http2_limits: FloodLimits = DEFAULT_LIMITS
 
     @property
     def has_identity(self) -> bool:
@@ -94,7 +102,7 @@ class Settings:
             outbound=_address(env.get(ProxyEnv.OUTBOUND_LISTEN_ADDR), PROXY_OUTBOUND_PORT),
             admin=_address(env.get(ProxyEnv.ADMIN_LISTEN_ADDR), PROXY_ADMIN_PORT),
             tap=_address(env.get(ProxyEnv.TAP_LISTEN_ADDR), PROXY_TAP_PORT),
-            http2_limits=http2_limits.parse(env.get(ProxyEnv.HTTP2_LIMITS, "")),
+            http2_limits=_limits(env.get(ProxyEnv.HTTP2_LIMITS, "")),
         )
 
 
@@ -134,8 +142,8 @@ async def run(settings: Settings) -> None:
     )
     listeners: list[asyncio.Server | SocketServer] = [
         await SocketServer.start(proxy.on_inbound, *settings.inbound),
-        await asyncio.start_server(proxy.on_outbound, *settings.outbound),
-        await asyncio.start_server(proxy.admin.serve, *settings.admin),
+        await asyncio.start_server(ended_quietly(proxy.on_outbound), *settings.outbound),
+        await asyncio.start_server(ended_quietly(proxy.admin.serve), *settings.admin),
     ]
     tap = grpc.aio.server()
     tap_pb2_grpc.add_TapServicer_to_server(TapService(proxy.tap), tap)
@@ -176,4 +184,9 @@ def main() -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    uvloop.run(run(Settings.from_env(os.environ)))
+    try:
+        settings = Settings.from_env(os.environ)
+    except ValueError as error:
+        log.error("invalid proxy settings: %s", error)
+        sys.exit(2)
+    uvloop.run(run(settings))

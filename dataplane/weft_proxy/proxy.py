@@ -25,7 +25,7 @@ from weft_proxy.identity.credentials import (
 )
 from weft_proxy.inbound.forward import Inbound
 from weft_proxy.inbound.http2 import InboundHttp2
-from weft_proxy.io.accept import SocketServer, open_accepted
+from weft_proxy.io.accept import SocketServer, ended_quietly, open_accepted
 from weft_proxy.io.connect import CONNECT_TIMEOUT_S, describe
 from weft_proxy.io.http1_server import Http1Connections, serve_http1
 from weft_proxy.io.http2_server import ServerSession, serve_http2
@@ -262,6 +262,6 @@ class Proxy:
     ) -> list[asyncio.Server | SocketServer]:
         return [
             await SocketServer.start(self.on_inbound, host, inbound_port),
-            await asyncio.start_server(self.on_outbound, host, outbound_port),
-            await asyncio.start_server(self.admin.serve, host, admin_port),
+            await asyncio.start_server(ended_quietly(self.on_outbound), host, outbound_port),
+            await asyncio.start_server(ended_quietly(self.admin.serve), host, admin_port),
         ]

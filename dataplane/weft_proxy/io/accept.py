@@ -16,6 +16,7 @@ from weft_proxy.io.connect import CONNECT_TIMEOUT_S, Streams
 log = logging.getLogger(__name__)
 
 Handler = Callable[[socket.socket], Awaitable[None]]
+StreamHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 ACCEPT_RETRY_S = 0.1  # after EMFILE and the like: let connections close first
 
 
@@ -76,3 +77,16 @@ async def open_accepted(sock: socket.socket, context: ssl.SSLContext | None = No
         ssl_handshake_timeout=CONNECT_TIMEOUT_S if context is not None else None,
     )
     return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
+
+
+def ended_quietly(handle: StreamHandler) -> StreamHandler:
+    """`handle` for `asyncio.start_server`, ending without a traceback when the process
+    exits under it: Python 3.11's streams log a cancelled connection task as an error."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await handle(reader, writer)
+        except asyncio.CancelledError:
+            writer.close()
+
+    return serve

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from weft_proxy.io.http2_client import Http2Pool
 from weft_proxy.io.http2_session import Stream, StreamReset
 from weft_proxy.protocols.grpc import grpc_status
-from weft_proxy.protocols.http2 import Headers, response_status
+from weft_proxy.protocols.http2 import ErrorCode, Headers, response_status
 
 Body = bytes | AsyncIterator[bytes]
 
@@ -32,7 +32,7 @@ class Upstream:
     def __init__(self, stream: Stream, pump: asyncio.Task[None] | None) -> None:
         self.stream = stream
         self._pump = pump
-        self.status = response_status(stream.headers) or 502
+        self.status = response_status(stream.headers) or 502  # `exchange` checked it
 
     @property
     def grpc_status(self) -> int | None:
@@ -82,7 +82,10 @@ async def exchange(pool: Http2Pool, head: Headers, body: Body, source: Stream | 
                 await _send_rest(upstream, body, source)
         else:
             pump = asyncio.create_task(_pump(body, upstream, source))
-        await upstream.response()
+        if response_status(await upstream.response()) is None:
+            # Malformed (RFC 9113 8.1.1): a stream error, which the caller answers with 502.
+            upstream.reset(ErrorCode.PROTOCOL_ERROR)
+            raise StreamReset(ErrorCode.PROTOCOL_ERROR)
     except BaseException:
         if pump is not None:
             pump.cancel()
