@@ -8,10 +8,17 @@ wait) reads `observedGeneration`, `Ready`, and the abnormal-true `Stalled` and
 When the config server runs, `Programmed` (and `status.proxies`) says whether every
 proxy the object applies to has acknowledged a config holding its generation: the
 data-plane convergence GitOps tools can wait for. It leaves the other conditions alone.
+
+Every message is bounded (`MAX_MESSAGE_CHARS`), and a list in one names at most
+`MAX_LISTED` items and then how many more, so the status of any object, however many
+backends it lists and however long their names, is small enough for the API server to
+take (the CRDs allow 32768 characters per message; a refused patch would leave the user
+with no status at all).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +29,11 @@ READY = "Ready"
 STALLED = "Stalled"
 RECONCILING = "Reconciling"
 PROGRAMMED = "Programmed"
+
+# One message fits a Warning Event too (kube_writer), so the Event says what Ready says.
+MAX_MESSAGE_CHARS = 1024
+MAX_LISTED = 10  # items of a list named in one message; then "and N more"
+_MAX_ITEM_CHARS = 200  # one item; a reference names a string no schema bounds
 
 
 @dataclass(frozen=True)
@@ -50,14 +62,40 @@ class Verdict:
     @property
     def problem(self) -> str | None:
         if self.invalid:
-            return self.invalid
+            return bounded(self.invalid)
         if self.missing:
             return missing_message(self.missing)
         return None
 
 
 def missing_message(missing: tuple[str, ...]) -> str:
-    return "references not found: " + ", ".join(missing)
+    return listing("references not found: ", missing)
+
+
+def bounded(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """`message` if it fits in `limit` characters, else its start and how much is left out."""
+    if len(message) <= limit:
+        return message
+    longest_suffix = _cut_suffix(len(message))
+    kept = max(limit - len(longest_suffix), 0)
+    return message[:kept] + _cut_suffix(len(message) - kept)
+
+
+def _cut_suffix(left_out: int) -> str:
+    return f"... ({left_out} more characters)"
+
+
+def listing(lead: str, items: Sequence[str], limit: int = MAX_MESSAGE_CHARS) -> str:
+    """`lead` then the items, comma-separated: at most `MAX_LISTED` of them, as many as
+    fit in `limit` characters, then how many more there are."""
+    shortened = [bounded(item, _MAX_ITEM_CHARS) for item in items[:MAX_LISTED]]
+    text = lead
+    for shown in range(len(shortened), 0, -1):
+        rest = len(items) - shown
+        text = lead + ", ".join(shortened[:shown]) + (f", and {rest} more" if rest else "")
+        if len(text) <= limit:
+            return text
+    return bounded(text, limit)  # only when `lead` alone nearly fills `limit`
 
 
 def _condition(kind: str, ok: bool, reason: str, message: str, generation: int) -> dict[str, Any]:
@@ -65,7 +103,7 @@ def _condition(kind: str, ok: bool, reason: str, message: str, generation: int) 
         "type": kind,
         "status": "True" if ok else "False",
         "reason": reason,
-        "message": message,
+        "message": bounded(message),
         "observedGeneration": generation,
     }
 

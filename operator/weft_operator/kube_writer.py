@@ -13,6 +13,7 @@ from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from weft_operator import metrics
+from weft_operator.conditions import bounded
 from weft_operator.kinds import ObjectRef
 from weft_operator.reconciler import Action, StatusWrite
 
@@ -75,7 +76,7 @@ class KubeWriter:
             ),
             type="Warning",
             reason=reason,
-            message=message[:1024],
+            message=bounded(message),  # as the conditions say it
             source=client.V1EventSource(component=COMPONENT),
             reporting_component=COMPONENT,
             reporting_instance=self._instance,

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from weft_operator.conditions import Verdict, desired_conditions, status_patch
+from weft_operator.conditions import (
+    MAX_MESSAGE_CHARS,
+    Verdict,
+    bounded,
+    desired_conditions,
+    status_patch,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T1 = datetime(2026, 1, 2, tzinfo=UTC)
@@ -90,3 +96,46 @@ def test_proxies_are_written_with_programmed_and_only_when_they_change() -> None
     second = status_patch(Verdict(1, convergence=Convergence(1, 2, 2)), first, T1)
     assert second is not None
     assert second["proxies"] == {"acked": 2, "total": 2}
+
+
+def test_a_long_list_of_missing_references_names_the_first_and_counts_the_rest() -> None:
+    missing = tuple(f"Service ns/b{i} (spec.backends[{i}].service)" for i in range(422))
+    found = by_type(desired_conditions(Verdict(1, missing=missing)))
+    message = str(found["ResolvedRefs"]["message"])
+    assert message == ("references not found: " + ", ".join(missing[:10]) + ", and 412 more")
+    assert found["Ready"]["message"] == found["Reconciling"]["message"] == message
+    assert Verdict(1, missing=missing).problem == message  # what the Warning Event says
+
+
+def test_references_too_long_to_list_are_shortened_and_still_counted() -> None:
+    huge = "Service ns/" + "x" * 100_000 + " (spec.backends[0].service)"
+    missing = (huge, *(f"Service ns/b{i} (spec.backends[{i}].service)" for i in range(1, 50)))
+    message = str(desired_conditions(Verdict(1, missing=missing))[1]["message"])  # ResolvedRefs
+    assert len(message) <= MAX_MESSAGE_CHARS
+    assert message.startswith("references not found: Service ns/xxx")
+    assert "more characters)" in message  # the huge name, cut
+    assert message.endswith(" more")
+    shown = message.count("Service ns/")
+    assert message.endswith(f", and {50 - shown} more")
+
+
+def test_a_long_reason_is_cut_with_how_much_was_left_out() -> None:
+    reason = "spec.backends[0].service: " + "y" * 5000
+    verdict = Verdict(1, invalid=reason)
+    found = by_type(desired_conditions(verdict))
+    message = str(found["Accepted"]["message"])
+    assert len(message) == MAX_MESSAGE_CHARS
+    kept, _, left_out = message.partition("... (")
+    assert reason.startswith(kept)
+    assert left_out == f"{len(reason) - len(kept)} more characters)"
+    assert found["Ready"]["message"] == found["Stalled"]["message"] == message
+    assert verdict.problem == message
+    assert bounded(message) == message  # cutting twice changes nothing
+
+
+def test_short_messages_are_left_as_they_are() -> None:
+    assert bounded("x" * MAX_MESSAGE_CHARS) == "x" * MAX_MESSAGE_CHARS
+    three = ("Service ns/a (spec.service)", "b", "c")
+    assert desired_conditions(Verdict(1, missing=three))[1]["message"] == (
+        "references not found: Service ns/a (spec.service), b, c"
+    )

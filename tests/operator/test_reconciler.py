@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from weft_operator.kinds import BY_KIND
 from weft_operator.models.base import Kind
@@ -11,6 +15,7 @@ from weft_operator.reconciler import Reconciler, StatusWrite, WarningEvent
 
 SPLIT = BY_KIND[Kind.TRAFFIC_SPLIT]
 SERVICE = BY_KIND[Kind.SERVICE]
+CRDS = Path(__file__).parents[2] / "crds"
 
 
 def split_body(weight: Any = 100, generation: int = 1, status: Any = None) -> dict[str, Any]:
@@ -115,3 +120,44 @@ def test_listeners_hear_index_changes_with_revisions_and_generations() -> None:
     assert isinstance(write, StatusWrite)
     assert conditions(write)["Programmed"] == "False"  # generation 2 is invalid
     assert reconciler.report_convergence(split_key, Convergence(2, 0, 0)) == []
+
+
+def crd_message_limit() -> int:
+    """What the API server enforces on a condition message of a TrafficSplit."""
+    crd = yaml.safe_load((CRDS / "split.smi-spec.io_trafficsplits.yaml").read_text())
+    schemas = [version["schema"]["openAPIV3Schema"] for version in crd["spec"]["versions"]]
+    limits = {
+        schema["properties"]["status"]["properties"]["conditions"]["items"]["properties"][
+            "message"
+        ]["maxLength"]
+        for schema in schemas
+    }
+    (limit,) = limits
+    return int(limit)
+
+
+def test_a_split_with_hundreds_of_missing_backends_gets_a_status_the_api_server_takes() -> None:
+    names = [
+        f"web-canary-{i:03d}-with-the-longest-name-a-service-may-have-xx"[:63] for i in range(422)
+    ]
+    body = split_body()
+    body["spec"]["backends"] = [{"service": name, "weight": 1} for name in names]
+    reconciler = Reconciler()
+    reconciler.observe(SERVICE, "ADDED", service_body("web"))
+    write, event = reconciler.observe(SPLIT, "ADDED", body)
+    assert isinstance(write, StatusWrite)
+    assert isinstance(event, WarningEvent)
+    by_type = {c["type"]: c for c in write.status["conditions"]}
+    message = by_type["ResolvedRefs"]["message"]
+    assert max(len(c["message"]) for c in by_type.values()) <= crd_message_limit()
+    assert len(json.dumps({"status": write.status})) < 8 * 1024
+    assert message.startswith(f"references not found: Service shop/{names[0]} (spec.backends[0]")
+    shown = message.count("Service shop/")
+    assert shown >= 5  # as many as fit in a message a person reads
+    assert message.endswith(f", and {422 - shown} more")
+    assert event.message == by_type["Ready"]["message"] == message
+
+    # The operator restarts: the status it wrote says it all, so no second Event.
+    restarted = Reconciler()
+    restarted.observe(SERVICE, "ADDED", service_body("web"))
+    assert restarted.observe(SPLIT, None, {**body, "status": write.status}) == []

@@ -192,7 +192,7 @@ async def test_an_invalid_object_is_reported_and_recovers_when_fixed(
     cluster: ClusterInfo, api: ApiClient, namespace: str, weft_operator: processes.ProcessRecord
 ) -> None:
     name = f"books.{namespace}.svc.cluster.local"
-    profile = {
+    profile: dict[str, Any] = {
         "apiVersion": "linkerd.io/v1alpha2",
         "kind": "ServiceProfile",
         "metadata": {"name": name},
@@ -219,3 +219,42 @@ async def test_an_invalid_object_is_reported_and_recovers_when_fixed(
 
     found = await eventually(accepted, "Accepted=True at generation 2 once fixed")
     assert "Stalled" not in found
+
+
+async def test_a_split_over_hundreds_of_missing_backends_still_says_what_is_wrong(
+    cluster: ClusterInfo, api: ApiClient, namespace: str, weft_operator: processes.ProcessRecord
+) -> None:
+    """Without the validator (or from before it): naming all 422 in a message, three
+    times, was more than the CRD allows (32768 characters), so every status patch was
+    refused and the split showed no status at all."""
+    names = [f"podinfo-canary-{i:03d}-of-a-generated-manifest-gone-wrong" for i in range(422)]
+    split = {
+        "apiVersion": "split.smi-spec.io/v1alpha4",
+        "kind": "TrafficSplit",
+        "metadata": {"name": "podinfo"},
+        "spec": {"service": "podinfo", "backends": [{"service": n, "weight": 1} for n in names]},
+    }
+    await service(api, namespace, "podinfo")
+    kubectl(cluster, "apply", "-n", namespace, "-f", "-", stdin=json.dumps(split))
+
+    async def unresolved() -> dict[str, Any] | None:
+        found = await conditions(api, SPLIT, namespace, "podinfo")
+        refs = found.get("ResolvedRefs")
+        return found if refs and refs["status"] == "False" else None
+
+    found = await eventually(unresolved, "ResolvedRefs=False on a split of 422 backends")
+    message = found["ResolvedRefs"]["message"]
+    first = f"Service {namespace}/{names[0]} (spec.backends[0].service)"
+    assert message.startswith(f"references not found: {first}, ")
+    shown = message.count(f"Service {namespace}/")
+    assert message.endswith(f", and {422 - shown} more")
+    assert found["Ready"]["message"] == message
+    kubectl(
+        cluster,
+        "wait",
+        "-n",
+        namespace,
+        "--for=condition=Reconciling",
+        "ts/podinfo",
+        "--timeout=5s",
+    )

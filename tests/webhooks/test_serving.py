@@ -83,9 +83,14 @@ class Running:
         return ssl.create_default_context(cadata=self.keeper.certificates.bundle.decode())
 
     async def post(self, path: str, body: Any) -> tuple[int, Any]:
+        """`body` as JSON (bytes as they are, as the API server sends a review)."""
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"}
         async with (
             aiohttp.ClientSession() as session,
-            session.post(self.url + path, json=body, ssl=self.client_tls()) as response,
+            session.post(
+                self.url + path, data=data, headers=headers, ssl=self.client_tls()
+            ) as response,
         ):
             text = await response.text()
             return response.status, json.loads(text) if response.status == 200 else text
@@ -114,12 +119,21 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
     await runner.cleanup()
 
 
-def admission_review(obj: dict[str, Any], namespace: str = "shop") -> dict[str, Any]:
-    request = {"uid": "4ba2", "operation": "CREATE", "namespace": namespace, "object": obj}
+def admission_review(
+    obj: dict[str, Any], namespace: str = "shop", old: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """As the API server writes one: the request's uid first, the objects after."""
+    operation = "UPDATE" if old else "CREATE"
+    request = {"uid": "4ba2", "operation": operation, "namespace": namespace, "object": obj}
+    if old:
+        request["oldObject"] = old
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}
 
 
-POD = {"metadata": {"generateName": "web-"}, "spec": {"containers": [{"name": "a", "image": "b"}]}}
+POD: dict[str, Any] = {
+    "metadata": {"generateName": "web-"},
+    "spec": {"containers": [{"name": "a", "image": "b"}]},
+}
 
 
 async def test_injection_answers_with_the_patch_of_the_pure_core(running: Running) -> None:
@@ -188,6 +202,20 @@ async def test_validation_refuses_with_the_reason_as_the_status_message(running:
     assert review["response"]["status"]["message"].startswith("TrafficSplit shop/books: ")
 
 
+async def test_a_refusal_names_the_first_problems_and_counts_the_others(running: Running) -> None:
+    backends = [{"service": "books", "weight": 1} for _ in range(40)]  # each the root itself
+    split = {
+        "apiVersion": "split.smi-spec.io/v1alpha4",
+        "kind": "TrafficSplit",
+        "metadata": {"name": "books"},
+        "spec": {"service": "books", "backends": backends},
+    }
+    _, review = await running.post("/validate", admission_review(split))
+    message = review["response"]["status"]["message"]
+    assert message.count("is the root Service") == 5
+    assert message.endswith("; and 35 more")
+
+
 async def test_a_server_is_refused_when_the_others_cannot_be_read(running: Running) -> None:
     server = {
         "apiVersion": "policy.linkerd.io/v1beta3",
@@ -244,3 +272,126 @@ async def test_a_renewed_certificate_is_served_without_a_restart(running: Runnin
     assert keeper.publish.bundles == [keeper.certificates.bundle]
     assert keeper.bundle_file is not None
     assert keeper.bundle_file.read_bytes() == keeper.certificates.bundle
+
+
+MiB = 2**20
+
+
+def generated_profile(routes: int, first_regex: str = "/api/v1/items/0/[^/]*") -> dict[str, Any]:
+    """A ServiceProfile as `linkerd profile --open-api` writes one for a large API."""
+    entries: list[dict[str, Any]] = [
+        {
+            "name": f"GET /api/v1/items/{i}/{{name}}",
+            "condition": {"method": "GET", "pathRegex": f"/api/v1/items/{i}/[^/]*"},
+            "isRetryable": True,
+            "timeout": "250ms",
+        }
+        for i in range(routes)
+    ]
+    entries[0]["condition"]["pathRegex"] = first_regex
+    return {
+        "apiVersion": "linkerd.io/v1alpha2",
+        "kind": "ServiceProfile",
+        "metadata": {"name": "api.shop.svc.cluster.local", "namespace": "shop"},
+        "spec": {"routes": entries},
+    }
+
+
+def size(body: Any) -> int:
+    return len(json.dumps(body).encode())
+
+
+async def test_an_update_of_a_profile_of_600_kb_is_validated_with_its_reason(
+    running: Running,
+) -> None:
+    """aiohttp's default limit (1 MiB) answered this review with a bare 413."""
+    profile = generated_profile(5_000, first_regex="/api/v1/items/[0-9+")
+    review = admission_review(profile, old=generated_profile(5_000))
+    assert 1.1 * MiB < size(review) < 8 * MiB
+    status, answer = await running.post("/validate", review)
+    assert status == 200
+    assert answer["response"]["allowed"] is False
+    assert "spec.routes[0].condition.pathRegex" in answer["response"]["status"]["message"]
+    fixed = admission_review(generated_profile(5_000), old=profile)
+    _, answer = await running.post("/validate", fixed)
+    assert answer["response"]["allowed"] is True
+
+
+async def test_a_pod_of_a_megabyte_gets_the_proxy(running: Running) -> None:
+    env = [{"name": f"BLOB_{i}", "value": "x" * 100_000} for i in range(12)]
+    pod = {**POD, "spec": {"containers": [{"name": "a", "image": "b", "env": env}]}}
+    review = admission_review(pod)
+    assert size(review) > 1.1 * MiB
+    status, answer = await running.post("/inject", review)
+    assert status == 200
+    assert any(op["path"] == "/spec/initContainers" for op in patch_of(answer))
+
+
+async def test_a_list_of_a_megabyte_of_splits_converts(running: Running) -> None:
+    def split(i: int) -> dict[str, Any]:
+        backends = [{"service": f"books-{i}-{b}", "weight": "100m"} for b in range(10)]
+        return {
+            "apiVersion": "split.smi-spec.io/v1alpha1",
+            "kind": "TrafficSplit",
+            "metadata": {"name": f"books-{i}", "namespace": "shop"},
+            "spec": {"service": f"books-{i}", "backends": backends},
+        }
+
+    objects = [split(i) for i in range(2_500)]
+    request = {"uid": "c1", "desiredAPIVersion": "split.smi-spec.io/v1alpha4", "objects": objects}
+    assert size({"request": request}) > 1.1 * MiB
+    status, review = await running.post("/convert", {"request": request})
+    assert status == 200
+    assert review["response"]["result"] == {"status": "Success"}
+    assert len(review["response"]["convertedObjects"]) == 2_500
+
+
+def oversized(review: dict[str, Any]) -> bytes:
+    """`review` padded past the limit inside its object, the uid still first."""
+    obj = review["request"]["object"]
+    obj["metadata"]["annotations"] = {"padding": "x" * (9 * MiB)}
+    return json.dumps(review).encode()
+
+
+async def test_a_review_past_the_limit_is_refused_with_the_size_and_the_limit(
+    running: Running,
+) -> None:
+    profile = generated_profile(1)
+    status, review = await running.post("/validate", oversized(admission_review(profile)))
+    assert status == 200
+    response = review["response"]
+    assert (response["uid"], response["allowed"], response["status"]["code"]) == (
+        "4ba2",
+        False,
+        413,
+    )
+    message = response["status"]["message"]
+    assert message.startswith("weft cannot validate this object: its review is 9.0 MiB (")
+    assert "more than the 8.0 MiB Weft's webhooks read" in message
+
+
+async def test_a_pod_past_the_limit_is_admitted_unmeshed_with_a_warning(running: Running) -> None:
+    status, review = await running.post("/inject", oversized(admission_review(POD)))
+    assert status == 200
+    assert review["response"]["allowed"] is True  # failurePolicy Ignore: fail open
+    assert "patch" not in review["response"]
+    assert "not injected, the pod is too large" in review["response"]["warnings"][0]
+
+
+async def test_a_conversion_past_the_limit_fails_with_the_size_and_the_limit(
+    running: Running,
+) -> None:
+    split = {"metadata": {"name": "books"}, "spec": {"padding": "x" * (9 * MiB)}}
+    request = {"uid": "c2", "desiredAPIVersion": "split.smi-spec.io/v1alpha4", "objects": [split]}
+    status, review = await running.post("/convert", {"request": request})
+    assert status == 200
+    result = review["response"]["result"]
+    assert result["status"] == "Failure"
+    assert "its review is 9.0 MiB" in result["message"]
+    assert "list fewer objects at once" in result["message"]
+
+
+async def test_a_body_past_the_limit_without_a_uid_gets_a_plain_413(running: Running) -> None:
+    status, text = await running.post("/validate", b"[" + b" " * (9 * MiB) + b"]")
+    assert status == 413
+    assert "weft validate webhook: its review is 9.0 MiB" in text

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from weft_operator.index.selectors import selector_matches
 from weft_operator.models import LabelSelector, Server, parse_resource
 from weft_webhooks.validation import ValidationContext, needs_servers, problems
+from weft_webhooks.validation.checks import MAX_SPLIT_BACKENDS
 from weft_webhooks.validation.selectors import can_overlap
 
 EXAMPLES = Path(__file__).parents[2] / "crds" / "examples"
@@ -79,6 +80,15 @@ def test_a_backend_that_is_its_own_root_service_is_refused() -> None:
     assert "spec.backends[1].service: 'books-1' is the root Service" in message
 
 
+def test_a_split_over_more_backends_than_weft_accepts_is_refused_with_the_limit() -> None:
+    assert problems(split(*[1] * MAX_SPLIT_BACKENDS), CONTEXT) == []
+    (message,) = problems(split(*[1] * 412), CONTEXT)
+    assert message.startswith(
+        "TrafficSplit shop/books: spec.backends: 412 backends, more than the 100 Weft accepts "
+        "in one TrafficSplit"
+    )
+
+
 def test_what_does_not_parse_is_refused_with_the_parsers_message() -> None:
     (message,) = problems(split("-1", version="v1alpha1"), CONTEXT)
     assert message.startswith("TrafficSplit shop/books: spec.backends[0].weight: '-1' is negative")
@@ -137,6 +147,68 @@ def test_a_regex_that_does_not_compile_is_refused_naming_its_field(
     (message,) = problems(body, CONTEXT)
     assert f"{field}" in message
     assert "is not a valid regular expression" in message
+
+
+def _regex_bodies(pattern: str) -> list[tuple[dict[str, Any], str]]:
+    """One manifest per kind with a regex field set to `pattern`, and that field's path."""
+    regex = {"type": "RegularExpression", "value": pattern}
+    return [
+        (
+            {
+                "apiVersion": "linkerd.io/v1alpha2",
+                "kind": "ServiceProfile",
+                "metadata": {"name": "books.shop.svc.cluster.local", "namespace": "shop"},
+                "spec": {"routes": [{"name": "r", "condition": {"pathRegex": pattern}}]},
+            },
+            "ServiceProfile shop/books.shop.svc.cluster.local: spec.routes[0].condition.pathRegex",
+        ),
+        (
+            {
+                "apiVersion": "specs.smi-spec.io/v1alpha4",
+                "kind": "HTTPRouteGroup",
+                "metadata": {"name": "routes", "namespace": "shop"},
+                "spec": {"matches": [{"name": "m", "headers": [{"x-tenant": pattern}]}]},
+            },
+            "HTTPRouteGroup shop/routes: spec.matches[0].headers: header 'x-tenant'",
+        ),
+        (
+            {
+                "apiVersion": "policy.linkerd.io/v1beta3",
+                "kind": "HTTPRoute",
+                "metadata": {"name": "r", "namespace": "shop"},
+                "spec": {
+                    "parentRefs": [{"kind": "Server", "group": "policy.linkerd.io", "name": "s"}],
+                    "rules": [{"matches": [{"path": regex}, {"path": {"value": "/"}}]}],
+                },
+            },
+            "HTTPRoute shop/r: spec.rules[0].matches[0].path.value",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "reason"),
+    [
+        ("/books/(\\d+)/\\1", "invalid escape sequence: \\1 (backreferences are not supported"),
+        ("/books(?=/)", "invalid perl operator: (?= (lookahead is not supported"),
+        ("(?<!admin)/books", "invalid perl operator: (?<! (lookbehind is not supported"),
+    ],
+    ids=["backreference", "lookahead", "lookbehind"],
+)
+def test_a_regex_the_proxys_engine_cannot_run_is_refused_with_field_and_reason(
+    pattern: str, reason: str
+) -> None:
+    for body, field in _regex_bodies(pattern):
+        (message,) = problems(body, CONTEXT)
+        assert message.startswith(f"{field}: {pattern!r} is not a valid regular expression: ")
+        assert reason in message
+        assert "Weft matches with RE2, in linear time" in message
+
+
+def test_a_regex_that_would_only_make_a_backtracking_engine_hang_is_admitted() -> None:
+    for pattern in ("(a+)+$", "/api/(\\w+/?)+$"):
+        for body, _ in _regex_bodies(pattern):
+            assert problems(body, CONTEXT) == []
 
 
 def test_a_profile_named_for_another_cluster_domain_is_refused() -> None:

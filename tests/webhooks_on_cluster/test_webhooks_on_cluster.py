@@ -101,6 +101,7 @@ def weft_inject(manifest: str) -> subprocess.CompletedProcess[str]:
 
 
 def refusal(error: ApiException) -> str:
+    assert error.body is not None
     message: str = json.loads(error.body)["message"]
     return message
 
@@ -295,3 +296,76 @@ def test_the_webhooks_have_no_more_rights_than_they_need(
         assert can(verb, f"configmaps/{TRUST_ROOTS}", "-n", WEFT_NAMESPACE)
     assert not can("get", "configmaps/kube-root-ca.crt", "-n", WEFT_NAMESPACE)
     assert not can("get", f"configmaps/{TRUST_ROOTS}", "-n", "default")
+
+
+def generated_profile(namespace: str, routes: int) -> dict[str, Any]:
+    """A ServiceProfile as `linkerd profile --open-api` writes one for a large API."""
+    entries = [
+        {
+            "name": f"GET /api/v1/items/{i}/{{name}}",
+            "condition": {"method": "GET", "pathRegex": f"/api/v1/items/{i}/[^/]*"},
+            "isRetryable": True,
+        }
+        for i in range(routes)
+    ]
+    name = f"api.{namespace}.svc.cluster.local"
+    return {
+        "apiVersion": "linkerd.io/v1alpha2",
+        "kind": "ServiceProfile",
+        "metadata": {"name": name},
+        "spec": {"routes": entries},
+    }
+
+
+async def test_a_profile_of_600_kb_can_be_updated(
+    api: ApiClient, namespace: str, webhooks: processes.ProcessRecord
+) -> None:
+    """An update's review holds the object twice: past aiohttp's default of 1 MiB, the
+    API server said only "failed calling webhook ... status code 413"."""
+    custom = client.CustomObjectsApi(api)
+    args = ("linkerd.io", "v1alpha2", namespace, "serviceprofiles")
+    profile = generated_profile(namespace, 5_000)
+    assert len(json.dumps(profile, separators=(",", ":"))) > 600 * 1024  # as Go writes it
+    created = await custom.create_namespaced_custom_object(*args, profile)
+    created["spec"]["routes"][0]["isRetryable"] = False
+    updated = await custom.replace_namespaced_custom_object(
+        *args, profile["metadata"]["name"], created
+    )
+    assert updated["spec"]["routes"][0]["isRetryable"] is False
+
+    updated["spec"]["routes"][1]["condition"]["pathRegex"] = "/api/v1/items/[0-9+"
+    with pytest.raises(ApiException) as refused:
+        await custom.replace_namespaced_custom_object(*args, profile["metadata"]["name"], updated)
+    assert "spec.routes[1].condition.pathRegex" in refusal(refused.value)
+
+
+async def test_a_pod_of_a_megabyte_gets_the_proxy(api: ApiClient, injected_namespace: str) -> None:
+    """The injector fails open: past 1 MiB such a pod was created silently unmeshed."""
+    big = pod("big")
+    big["spec"]["containers"][0]["env"] = [
+        {"name": f"BLOB_{i}", "value": "x" * 100_000} for i in range(11)
+    ]
+    assert len(json.dumps(big)) > 1_100_000
+    created = await client.CoreV1Api(api).create_namespaced_pod(injected_namespace, big)
+    assert init_container_names(created) == [mesh.INIT_CONTAINER, mesh.PROXY_CONTAINER]
+
+
+async def test_a_split_over_more_backends_than_weft_accepts_is_refused_with_the_limit(
+    cluster: ClusterInfo, namespace: str, webhooks: processes.ProcessRecord
+) -> None:
+    backends = [{"service": f"podinfo-{i}", "weight": 1} for i in range(412)]
+    split = {
+        "apiVersion": "split.smi-spec.io/v1alpha4",
+        "kind": "TrafficSplit",
+        "metadata": {"name": "podinfo"},
+        "spec": {"service": "podinfo", "backends": backends},
+    }
+    applied = local_install.kubectl_result(
+        cluster, "apply", "-n", namespace, "-f", "-", stdin=json.dumps(split)
+    )
+    assert applied.returncode != 0
+    assert (
+        'admission webhook "validate.weft.dev" denied the request: '
+        f"TrafficSplit {namespace}/podinfo: spec.backends: 412 backends, more than the 100 "
+        "Weft accepts in one TrafficSplit"
+    ) in applied.stderr

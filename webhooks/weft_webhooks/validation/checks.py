@@ -20,8 +20,19 @@ _IDENTITY = re.compile(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*")
 _Network = IPv4Network | IPv6Network
 
 
+# Flagger and Argo Rollouts write 2; every client of the root Service gets the endpoints
+# of every backend, and the status can name only a few of them.
+MAX_SPLIT_BACKENDS = 100
+
+
 def split_problems(split: TrafficSplit) -> Iterator[str]:
     backends = split.spec.backends
+    if len(backends) > MAX_SPLIT_BACKENDS:
+        yield (
+            f"spec.backends: {len(backends)} backends, more than the {MAX_SPLIT_BACKENDS} "
+            "Weft accepts in one TrafficSplit (every client of the root Service would hold "
+            "the endpoints of all of them); split the traffic across fewer Services"
+        )
     if sum(backend.weight for backend in backends) == 0:
         yield (
             "spec.backends: every weight is 0, so no backend would receive traffic; "
