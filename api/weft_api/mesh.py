@@ -27,6 +27,9 @@ INJECT_SKIPPED_ANNOTATION = "weft.dev/inject-skipped"
 SKIP_INBOUND_PORTS_ANNOTATION = "config.weft.dev/skip-inbound-ports"
 SKIP_OUTBOUND_PORTS_ANNOTATION = "config.weft.dev/skip-outbound-ports"
 OPAQUE_PORTS_ANNOTATION = "config.weft.dev/opaque-ports"
+# Read by injection: the proxy's HTTP/2 flood limits (weft_api.http2_limits), e.g.
+# "resets=400:200,pings=20:5"; kinds not named keep their defaults.
+HTTP2_LIMITS_ANNOTATION = "config.weft.dev/proxy-http2-limits"
 # Read by the catalog (pod first, then namespace): one of DefaultPolicy's values.
 DEFAULT_INBOUND_POLICY_ANNOTATION = "config.weft.dev/default-inbound-policy"
 

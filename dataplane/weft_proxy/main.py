@@ -22,6 +22,8 @@ import grpc
 import uvloop
 
 from weft_api.config import ProxyIdentity
+from weft_api.http2_limits import DEFAULT_LIMITS, FloodLimits
+from weft_api.http2_limits import parse as parse_limits
 from weft_api.identity import DEFAULT_TRUST_DOMAIN, identity_name, spiffe_id
 from weft_api.mesh import (
     DEFAULT_CONTROL_PLANE_NAMESPACE,
@@ -36,8 +38,6 @@ from weft_proxy.config_client.assembler import ProxySnapshot
 from weft_proxy.config_client.client import ConfigClient
 from weft_proxy.identity.certifier import Certifier
 from weft_proxy.io.accept import SocketServer, ended_quietly
-from weft_proxy.protocols.http2_limits import DEFAULT_LIMITS, FloodLimits
-from weft_proxy.protocols.http2_limits import parse as parse_limits
 from weft_proxy.proxy import Proxy
 from weft_proxy.tap.service import TapService
 

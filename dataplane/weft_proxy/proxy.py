@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from weft_api import mesh
 from weft_api.config import OutboundService, ProxyConfig
 from weft_api.config import Protocol as ConfigProtocol
+from weft_api.http2_limits import DEFAULT_LIMITS, FloodLimits
 from weft_proxy.admin import Admin
 from weft_proxy.identity.credentials import (
     ALPN_H2,
@@ -42,7 +43,6 @@ from weft_proxy.policies.routes import RouteTable
 from weft_proxy.policies.split import BackendSplit
 from weft_proxy.protocols import transport_header
 from weft_proxy.protocols.detect import Protocol
-from weft_proxy.protocols.http2_limits import DEFAULT_LIMITS, FloodLimits
 from weft_proxy.tap.hub import TapHub
 
 log = logging.getLogger(__name__)

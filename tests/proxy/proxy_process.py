@@ -16,8 +16,8 @@ import sys
 import uvloop
 from proxy_configs import backend, books, config
 
+from weft_api import http2_limits
 from weft_proxy.main import freeze_startup_objects
-from weft_proxy.protocols import http2_limits
 from weft_proxy.proxy import Proxy
 
 

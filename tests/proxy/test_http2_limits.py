@@ -18,6 +18,7 @@ from hyperframe.frame import (
     SettingsFrame,
 )
 
+from weft_api.http2_limits import DEFAULT_LIMITS, Flood, FloodLimits, Rate, parse
 from weft_proxy.policies.clock import ManualClock
 from weft_proxy.protocols import grpc
 from weft_proxy.protocols.h1_h2 import http1_response
@@ -29,7 +30,6 @@ from weft_proxy.protocols.http2 import (
     Request,
     Reset,
 )
-from weft_proxy.protocols.http2_limits import DEFAULT_LIMITS, Flood, FloodLimits, Rate, parse
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 GET = [(":method", "GET"), (":scheme", "http"), (":authority", "app"), (":path", "/")]

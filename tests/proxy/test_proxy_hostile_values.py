@@ -20,10 +20,10 @@ from h2_peers import H2Client, H2Server, Message, ServerStream, read_request, re
 from proxy_configs import backend, books, config
 from running import RunningProxy, start_proxy
 
+from weft_api.http2_limits import parse
 from weft_api.mesh import ProxyEnv
 from weft_proxy.protocols.detect import HTTP2_PREFACE
 from weft_proxy.protocols.h1_h2 import ORIG_PROTO_HEADER, ORIG_PROTO_HTTP1
-from weft_proxy.protocols.http2_limits import parse
 
 SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
 PROTOCOL_ERROR = int(h2.errors.ErrorCodes.PROTOCOL_ERROR)

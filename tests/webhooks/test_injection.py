@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from weft_api import mesh
+from weft_api.http2_limits import DEFAULT_LIMITS, Flood, Rate
 from weft_api.identity import DEFAULT_TRUST_DOMAIN
 from weft_operator.identity.server import serving_identity
 from weft_proxy.main import Settings as ProxySettings
@@ -198,3 +199,19 @@ def test_pods_not_asking_for_the_proxy_are_not_told_about_trust_anchors() -> Non
 def test_offline_injection_without_anchors_still_injects_a_proxy_without_them() -> None:
     env = proxy_env(InjectorSettings())  # `weft inject`: the cluster's anchors are unknown
     assert mesh.ProxyEnv.TRUST_ANCHORS not in env
+
+
+def test_the_http2_limits_annotation_reaches_the_proxy_and_a_bad_one_is_reported() -> None:
+    limited = pod()
+    limited["metadata"]["annotations"][mesh.HTTP2_LIMITS_ANNOTATION] = "resets=400:200"
+    result = injected(limited)
+    (proxy,) = [c for c in result["spec"]["initContainers"] if c["name"] == mesh.PROXY_CONTAINER]
+    settings = ProxySettings.from_env({e["name"]: e["value"] for e in proxy["env"] if "value" in e})
+    assert settings.http2_limits.rates[Flood.RESETS] == Rate(400, 200)
+    assert settings.http2_limits.rates[Flood.PINGS] == DEFAULT_LIMITS.rates[Flood.PINGS]
+
+    typo = pod()
+    typo["metadata"]["annotations"][mesh.HTTP2_LIMITS_ANNOTATION] = "resets=lots"
+    outcome = inject(typo, INJECTED_NAMESPACE, SETTINGS)
+    assert any(mesh.HTTP2_LIMITS_ANNOTATION in warning for warning in outcome.warnings)
+    assert outcome.outcome is Outcome.INJECTED  # a typo never stops a rollout

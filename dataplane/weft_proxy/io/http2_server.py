@@ -7,11 +7,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from weft_api.http2_limits import DEFAULT_LIMITS, FloodLimits
 from weft_proxy.errors import h2_error_response
 from weft_proxy.io.http2_session import Session, Stream, StreamReset
 from weft_proxy.protocols.grpc import is_grpc
 from weft_proxy.protocols.http2 import Connection, ErrorCode, Request
-from weft_proxy.protocols.http2_limits import DEFAULT_LIMITS, FloodLimits
 
 IDLE_TIMEOUT_S = 90.0  # with no stream open; then GOAWAY, as HTTP/1 closes idle connections
 

@@ -32,9 +32,10 @@ import h2.settings
 import hyperframe.frame
 from h2.errors import ErrorCodes as ErrorCode
 
+from weft_api.http2_limits import DEFAULT_LIMITS, Flood, FloodLimits
 from weft_proxy.policies.clock import Clock
 from weft_proxy.protocols.http1 import Headers
-from weft_proxy.protocols.http2_limits import DEFAULT_LIMITS, Flood, FloodGuard, FloodLimits
+from weft_proxy.protocols.http2_limits import FloodGuard
 
 __all__ = [
     "CONNECTION_WINDOW",

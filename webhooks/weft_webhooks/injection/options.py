@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from weft_api import mesh
+from weft_api import http2_limits, mesh
 from weft_api.config import DefaultPolicy
 from weft_api.mesh import PortRange, parse_port_ranges
 from weft_webhooks.injection.decision import annotations_of, setting
@@ -24,6 +24,7 @@ class ProxyOptions:
     skip_outbound_ports: tuple[PortRange, ...] = ()
     opaque_ports: tuple[PortRange, ...] = ()
     inbound_ports: tuple[int, ...] = ()  # what the pod's containers declare
+    http2_limits: str = ""  # as the annotation gave it, once it parsed
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,7 @@ def read_options(pod: Mapping[str, Any], namespace_annotations: Mapping[str, str
         skip_outbound_ports=ports(mesh.SKIP_OUTBOUND_PORTS_ANNOTATION),
         opaque_ports=ports(mesh.OPAQUE_PORTS_ANNOTATION),
         inbound_ports=_declared_ports(pod.get("spec") or {}),
+        http2_limits=_http2_limits(pod_annotations, namespace_annotations, warnings),
     )
     policy_key = mesh.DEFAULT_INBOUND_POLICY_ANNOTATION
     policy = setting(policy_key, pod_annotations, namespace_annotations)
@@ -58,6 +60,21 @@ def read_options(pod: Mapping[str, Any], namespace_annotations: Mapping[str, str
             "the cluster's default applies"
         )
     return ReadOptions(options, tuple(warnings))
+
+
+def _http2_limits(
+    pod_annotations: Mapping[str, str],
+    namespace_annotations: Mapping[str, str],
+    warnings: list[str],
+) -> str:
+    key = mesh.HTTP2_LIMITS_ANNOTATION
+    text = setting(key, pod_annotations, namespace_annotations) or ""
+    try:
+        http2_limits.parse(text)
+    except ValueError as error:
+        warnings.append(f"{key}: {error}; the defaults apply")
+        return ""
+    return text
 
 
 def _declared_ports(spec: Mapping[str, Any]) -> tuple[int, ...]:
