@@ -39,6 +39,7 @@ from weft_proxy.outbound.state import OutboundState
 from weft_proxy.outbound.tcp import OutboundTcp
 from weft_proxy.policies.authorize import Client, InboundPolicy
 from weft_proxy.policies.clock import Clock
+from weft_proxy.policies.penalty import PENALTY_S, PenaltyBox
 from weft_proxy.policies.routes import RouteTable
 from weft_proxy.policies.split import BackendSplit
 from weft_proxy.protocols import transport_header
@@ -66,6 +67,7 @@ class Proxy:
         inbound_fallback_port: int | None = None,
         requires_identity: bool = False,
         http2_limits: FloodLimits = DEFAULT_LIMITS,
+        flood_penalty_s: float = PENALTY_S,
     ) -> None:
         self.metrics = metrics or ProxyMetrics()
         self.rng = rng or random.Random()
@@ -84,6 +86,7 @@ class Proxy:
         self.config: ProxyConfig | None = None
         self.requires_identity = requires_identity
         self.http2_limits = http2_limits  # per client connection, both directions
+        self.penalties = PenaltyBox(clock, flood_penalty_s)  # inbound addresses that flooded
         self.stopping = asyncio.Event()
         self.admin = Admin(self.metrics, self._ready, self.shutdown)
 
@@ -184,6 +187,9 @@ class Proxy:
         # or no interception at all.
         port = destination[1] if destination else self.inbound_fallback_port
         address = sock.getpeername()[0]
+        penalty = self.penalties.wait(str(Client.of(address).address))
+        if penalty:
+            await asyncio.sleep(penalty)  # it flooded a connection a moment ago
         if port is not None and self._opaque_inbound(port):
             reader, writer = await open_accepted(sock)
             await self.inbound.tcp(reader, writer, b"", Client.of(address), port)
@@ -253,7 +259,10 @@ class Proxy:
             await serve_http1(reader, writer, first, handle, self.http1_connections)
         elif protocol is Protocol.HTTP2:
             handle2 = functools.partial(self.inbound_http2.handle, client=client, port=port)
-            await serve_http2(reader, writer, first, handle2, self.h2_sessions, self.http2_limits)
+            flooded = functools.partial(self.penalties.punish, str(client.address))
+            await serve_http2(
+                reader, writer, first, handle2, self.h2_sessions, self.http2_limits, flooded
+            )
         else:
             await self.inbound.tcp(reader, writer, first, client, port)
 

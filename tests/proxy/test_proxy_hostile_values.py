@@ -16,7 +16,15 @@ from collections.abc import AsyncIterator
 import h2.errors
 import pytest
 from aiohttp import web
-from h2_peers import H2Client, H2Server, Message, ServerStream, read_request, request_head
+from h2_peers import (
+    H2Client,
+    H2Server,
+    Message,
+    Peer,
+    ServerStream,
+    read_request,
+    request_head,
+)
 from proxy_configs import backend, books, config
 from running import RunningProxy, start_proxy
 
@@ -191,3 +199,39 @@ async def test_a_lower_limit_from_the_setting_applies_to_each_connection() -> No
     assert kinds[-1] == 0x7  # the fourth PING ends the connection
     goaway = next(payload for kind, _, payload in frames(answer) if kind == 0x7)
     assert struct.unpack("!I", goaway[4:8])[0] == int(h2.errors.ErrorCodes.ENHANCE_YOUR_CALM)
+
+
+async def test_an_address_that_flooded_waits_while_others_are_served() -> None:
+    async def hello(request: Message, stream: ServerStream) -> object:
+        await read_request(request, stream)
+        return [(b":status", b"200")], b"hello", None
+
+    app = H2Server(hello)
+    port = await app.start()
+    # A penalty no test run outlasts, so the order below is not a race.
+    proxy = await start_proxy(
+        config(), inbound_fallback_port=port, http2_limits=parse("pings=1:0"), flood_penalty_s=600
+    )
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.inbound_port)
+        ping = b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + b"12345678"
+        writer.write(HTTP2_PREFACE + SETTINGS + ping * 2)
+        assert b"\x00\x00\x00\x0b" in await asyncio.wait_for(reader.read(), 10)  # calm down
+        writer.close()
+
+        again = await asyncio.open_connection("127.0.0.1", proxy.inbound_port)
+        other_reader, other_writer = await asyncio.open_connection(
+            "127.0.0.1", proxy.inbound_port, local_addr=("127.0.0.2", 0)
+        )
+        peer = Peer(other_reader, other_writer, client=True)
+        other = H2Client(peer, asyncio.create_task(peer.run()))
+        reply = await asyncio.wait_for(other.request(request_head("app", "/")), 10)
+        assert reply.body == b"hello"  # another address is served at once
+        again[1].write(HTTP2_PREFACE + SETTINGS)
+        with pytest.raises(TimeoutError):  # while the flooder's address still waits
+            await asyncio.wait_for(again[0].read(1), 0.5)
+        again[1].close()
+        await other.close()
+    finally:
+        proxy.close()
+        await app.close()

@@ -28,9 +28,11 @@ class ServerSession(Session):
         writer: asyncio.StreamWriter,
         handle: Handler,
         limits: FloodLimits = DEFAULT_LIMITS,
+        on_flood: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(reader, writer, Connection(client=False, limits=limits))
         self._handle = handle
+        self._on_flood = on_flood
         self._max_handlers = limits.max_handlers
         self._tasks: dict[int, asyncio.Task[None]] = {}
 
@@ -69,6 +71,10 @@ class ServerSession(Session):
         self._tasks.pop(stream.id, None)
         stream.close(ErrorCode.INTERNAL_ERROR)
 
+    def on_flood(self) -> None:
+        if self._on_flood is not None:
+            self._on_flood()
+
     def on_stream_failed(self, stream: Stream) -> None:
         # The client gave up on it: so does whatever serves it (an upstream stream, say).
         task = self._tasks.get(stream.id)
@@ -83,10 +89,12 @@ async def serve_http2(
     handle: Handler,
     sessions: set[ServerSession] | None = None,
     limits: FloodLimits = DEFAULT_LIMITS,
+    on_flood: Callable[[], None] | None = None,
 ) -> None:
     """Serve a connection whose first bytes (the preface at least) were read already;
-    `sessions` holds it while it runs, so a proxy shutting down can GOAWAY it."""
-    session = ServerSession(reader, writer, handle, limits)
+    `sessions` holds it while it runs, so a proxy shutting down can GOAWAY it.
+    `on_flood` is told when the client exceeded `limits` (it was sent GOAWAY)."""
+    session = ServerSession(reader, writer, handle, limits, on_flood)
     if sessions is not None:
         sessions.add(session)
     try:

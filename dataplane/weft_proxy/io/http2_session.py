@@ -309,6 +309,8 @@ class Session:
         except ProtocolError as error:
             # One line per connection, whatever the peer keeps sending.
             log.warning("HTTP/2 %s: %s (GOAWAY %s)", self.peer_name(), error, error.code.name)
+            if error.code == ErrorCode.ENHANCE_YOUR_CALM:
+                self.on_flood()
             await self._linger()
         except asyncio.CancelledError:
             self.connection.go_away()
@@ -458,3 +460,6 @@ class Session:
 
     def on_settings_changed(self) -> None:
         """The peer's settings changed (its stream limit, for one)."""
+
+    def on_flood(self) -> None:
+        """The peer sent more than its limits allow and was told to calm down."""
