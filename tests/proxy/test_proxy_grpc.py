@@ -220,7 +220,10 @@ async def test_calls_in_flight_finish_across_a_graceful_shutdown(
     async with channel(proxy.outbound_port) as ch:
         get_call = ch.unary_unary(f"/{SERVICE}/Get")
         in_flight = asyncio.ensure_future(get_call(b"nap", timeout=5))
-        await asyncio.sleep(0.1)
+        for _ in range(1000):  # until the call reached the backend (where it naps)
+            if backends.hits["books"] or in_flight.done():
+                break
+            await asyncio.sleep(0.01)
         proxy.proxy.shutdown()  # GOAWAY: no new streams on this connection
         assert await in_flight == b"books: nap"
         assert not proxy.proxy.h2_sessions  # closed once its last stream ended

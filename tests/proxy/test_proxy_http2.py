@@ -185,15 +185,18 @@ async def test_a_client_reset_cancels_the_upstream_stream(
 ) -> None:
     upstream_ended: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
 
+    upstream_started = asyncio.Event()
+
     async def waits(request: Message, stream: ServerStream) -> None:
         await stream.send_head(OK)  # then waits for a request body that never comes
+        upstream_started.set()
         upstream_ended.set_result(await read_request(request, stream))
 
     _, port = await servers(waits)
     proxy = await proxies(config(books(backend("books", 1, [port]))))
     client = await clients(proxy.outbound_port)
     stream_id = client.start(request_head(AUTHORITY, "/", "POST"))
-    await asyncio.sleep(0.2)
+    await asyncio.wait_for(upstream_started.wait(), 10)  # the stream reached the upstream
     client.reset(stream_id, h2.errors.ErrorCodes.CANCEL)
     ended = await asyncio.wait_for(upstream_ended, 2)
     assert ended.reset == h2.errors.ErrorCodes.CANCEL
@@ -245,7 +248,8 @@ async def test_an_upstream_goaway_moves_new_streams_to_a_new_connection(
     client = await clients(proxy.outbound_port)
     assert (await client.request(request_head(AUTHORITY, "/1"))).header(b":status") == b"200"
     server.go_away()
-    await asyncio.sleep(0.1)
+    # The proxy saw it: with no stream left open there, it closes that connection.
+    await asyncio.wait_for(server.peers[0].closed.wait(), 10)
     assert (await client.request(request_head(AUTHORITY, "/2"))).header(b":status") == b"200"
     assert len(server.peers) == 2
 
