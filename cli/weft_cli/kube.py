@@ -192,8 +192,8 @@ class Kube:
         found: list[dict[str, Any]] = listed.get("items") or []
         return found
 
-    async def get_text(self, path: str, within: float) -> str:
-        status, data = await self.request("GET", path, within=within)
+    async def get_text(self, path: str, within: float, query: dict[str, str] | None = None) -> str:
+        status, data = await self.request("GET", path, query=query, within=within)
         if status != 200:
             message, _ = _status_message(status, data)
             raise ApiError(message, status)

@@ -244,6 +244,7 @@ class Binaries:
     kube_controller_manager: Path
     kube_scheduler: Path
     kubectl: Path
+    kubelet_streaming: Path | None = None  # optional: exec and port-forward need it
 
     @property
     def kubernetes_dir(self) -> Path:
@@ -253,10 +254,13 @@ class Binaries:
 def ensure_binaries(console: Console | None = None) -> Binaries:
     etcd = ensure_built(etcd_bundle(), console)
     kube = ensure_built(kubernetes_bundle(), console)
+    from weft_localcluster.streaming_build import try_streaming  # it builds on this module
+
     return Binaries(
         etcd=etcd / "etcd",
         kube_apiserver=kube / "kube-apiserver",
         kube_controller_manager=kube / "kube-controller-manager",
         kube_scheduler=kube / "kube-scheduler",
         kubectl=kube / "kubectl",
+        kubelet_streaming=try_streaming(console),
     )

@@ -192,6 +192,11 @@ class LocalCluster:
         pki.issue(front_proxy, "front-proxy-client", client=True).write(
             folder, "front-proxy-client"
         )
+        # The API server's identity towards the node's kubelet API (logs, exec,
+        # port-forward); the node agent admits this name (nodeagent/kubelet_api.py).
+        pki.issue(ca, "kube-apiserver-kubelet-client", client=True).write(
+            folder, "apiserver-kubelet-client"
+        )
         private, public = pki.new_signing_key()
         (folder / "sa.key").write_bytes(private)
         (folder / "sa.pub").write_bytes(public)
@@ -252,6 +257,10 @@ class LocalCluster:
                 "--requestheader-extra-headers-prefix=X-Remote-Extra-",
                 f"--proxy-client-cert-file={p / 'front-proxy-client.crt'}",
                 f"--proxy-client-key-file={p / 'front-proxy-client.key'}",
+                f"--kubelet-client-certificate={p / 'apiserver-kubelet-client.crt'}",
+                f"--kubelet-client-key={p / 'apiserver-kubelet-client.key'}",
+                # The node's Hostname resolves nowhere: dial its InternalIP (the bridge).
+                "--kubelet-preferred-address-types=InternalIP",
                 # The `kubernetes` Service cannot point at loopback; pods reach the API
                 # server another way (see the node agent), so no endpoint is published.
                 "--endpoint-reconciler-type=none",
@@ -301,6 +310,12 @@ class LocalCluster:
                 f"--state-dir={self.node_agent_dir}",
                 f"--kubernetes-version={info.kubernetes_version}",
                 f"--service-cidr={SERVICE_CIDR}",
+                f"--client-ca-file={p / 'ca.crt'}",
+                *(
+                    [f"--streaming-binary={binaries.kubelet_streaming}"]
+                    if binaries.kubelet_streaming
+                    else []
+                ),
             ],
         }
 

@@ -254,3 +254,35 @@ def test_proxies_versions_and_readiness() -> None:
     assert (versions.status, versions.detail) == (Status.WARN, "not at 0.1.0: shop/web-1 (0.0.9)")
     ready = verdicts.proxies_ready([current, pending, plain])
     assert (ready.status, ready.detail) == (Status.FAIL, "proxy not ready: shop/web-2 (Pending)")
+
+
+def test_an_unready_proxy_names_the_control_plane_service_it_cannot_reach() -> None:
+    log = (
+        "2025-01-01 10:00:00,000 INFO weft_proxy.main: proxy shop/web-2 listening\n"
+        "2025-01-01 10:00:01,000 WARNING weft_proxy.identity.certifier: certify failed "
+        "(retry in 1s): failed to connect to all addresses; last error: UNKNOWN: "
+        "ipv4:10.96.4.2:8080: Connection refused\n"
+        "2025-01-01 10:00:02,000 INFO weft_proxy.config_client.client: config stream to "
+        "weft-config.weft.svc.cluster.local:8086 ended: failed to connect to all addresses; "
+        "last error: UNKNOWN: ipv4:10.96.91.90:8086: Connection refused\n"
+    )
+    cause = verdicts.proxy_cause(log)
+    assert cause is not None
+    assert cause.startswith("cannot reach weft-config at 10.96.91.90:8086 (connection refused): ")
+    identity_only = "\n".join(log.splitlines()[:2])
+    assert verdicts.proxy_cause(identity_only) == (
+        "cannot reach weft-identity at 10.96.4.2:8080 (connection refused): failed to connect "
+        "to all addresses; last error: UNKNOWN: ipv4:10.96.4.2:8080: Connection refused"
+    )
+    assert verdicts.proxy_cause("WARNING x: config stream to a:8086 ended: Socket closed") == (
+        "cannot reach weft-config at a:8086: Socket closed"
+    )
+    assert verdicts.proxy_cause("INFO proxy listening") is None
+    pending = PodInfo("shop", "web-2", proxy_version="0.1.0", phase="Running")
+    ready = verdicts.proxies_ready([pending], {"shop/web-2": cause})
+    assert ready.status is Status.FAIL
+    assert ready.detail.startswith(
+        "proxy not ready: shop/web-2 (Running); proxy of pod shop/web-2 cannot reach "
+        "weft-config at 10.96.91.90:8086 (connection refused): "
+    )
+    assert "kube-proxy" in (ready.hint or "")

@@ -113,6 +113,14 @@ def _in(proc: Path, netns: str) -> bool:
 
 
 CONNECT = 'import urllib.request; print(urllib.request.urlopen("{url}", timeout=3).status)'
+READ = 'import urllib.request; print(urllib.request.urlopen("{url}", timeout=1).read().decode())'
+NAMED_SERVER = """
+from http.server import BaseHTTPRequestHandler, HTTPServer
+class Name(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(b"{name}")
+HTTPServer(("", 8080), Name).serve_forever()
+"""
 
 
 async def test_a_deployment_of_a_sample_image_gets_ready_pods_on_the_bridge(
@@ -178,16 +186,21 @@ async def test_a_deployment_of_a_sample_image_gets_ready_pods_on_the_bridge(
     assert await eventually(published, "the books endpoints") == {p.status.pod_ip for p in pods}
 
 
-async def test_pods_reach_pods_and_service_names_and_cluster_ips_are_blackholed(
+async def test_pods_reach_pods_and_services_by_name_and_cluster_ip_as_kube_proxy_gives_them(
     cluster: ClusterInfo, api: ApiClient, namespace: str
 ) -> None:
     core = client.CoreV1Api(api)
     await create(api, namespace, pod("server", http_server()))
     await create(api, namespace, pod("client", python("idle", "import time; time.sleep(600)")))
-    for name, cluster_ip in (("server-headless", "None"), ("server", None)):
-        spec = {"selector": {"app": "server"}, "ports": [{"port": 8080}]}
+    for name, cluster_ip, app in (
+        ("server-headless", "None", "server"),
+        ("server", None, "server"),
+        ("nobody", None, "nobody"),  # selects no pod: a ClusterIP without endpoints
+    ):
+        spec = {"selector": {"app": app}, "ports": [{"port": 80, "targetPort": 8080}]}
         if cluster_ip:
             spec["clusterIP"] = cluster_ip
+            spec["ports"] = [{"port": 8080}]
         await core.create_namespaced_service(namespace, {"metadata": {"name": name}, "spec": spec})
     server = await until_ready(api, namespace, "server")
     client_netns = netns_of(cluster, await until_ready(api, namespace, "client"))
@@ -195,24 +208,79 @@ async def test_pods_reach_pods_and_service_names_and_cluster_ips_are_blackholed(
 
     assert await run_in(client_netns, CONNECT.format(url=f"http://{server_ip}:8080/")) == "200"
 
-    # A headless Service resolves to its ready pods, by every name the hosts file holds.
+    # A headless Service resolves to its ready pods; a ClusterIP Service to its ClusterIP,
+    # which the pod's namespace translates to the endpoints (port 80 -> 8080).
+    cluster_ip = (await core.read_namespaced_service("server", namespace)).spec.cluster_ip
     fqdn = f"server-headless.{namespace}.svc.cluster.local"
-    for host in ("server-headless", f"server-headless.{namespace}", fqdn, f"{fqdn}."):
-        url = f"http://{host}:8080/"
+    urls = [f"http://{h}:8080/" for h in ("server-headless", f"server-headless.{namespace}")]
+    urls += [f"http://{fqdn}:8080/", f"http://{fqdn}.:8080/"]
+    urls += [f"http://{cluster_ip}/", "http://server/", f"http://server.{namespace}.svc/"]
+    for url in urls:
 
         async def reached(url: str = url) -> bool:
             return await run_in(client_netns, CONNECT.format(url=url)) == "200"
 
         await eventually(reached, f"{url} from the client pod", within=20)
 
-    # A ClusterIP leads nowhere without a proxy: refused at once, inside the pod.
-    cluster_ip = (await core.read_namespaced_service("server", namespace)).spec.cluster_ip
-    blackholed = await run_in(
+    # A ClusterIP without endpoints is refused at once, inside the pod.
+    nobody = (await core.read_namespaced_service("nobody", namespace)).spec.cluster_ip
+    refused = await run_in(
         client_netns,
-        f"import socket\ntry:\n socket.create_connection(('{cluster_ip}', 8080), timeout=3)\n"
+        f"import socket\ntry:\n socket.create_connection(('{nobody}', 80), timeout=3)\n"
         "except OSError as e: print(e.errno)",
     )
-    assert blackholed == "22"  # EINVAL: the blackhole route
+    assert refused == "111"  # ECONNREFUSED: the REJECT after the nat table
+
+
+async def test_a_cluster_ip_follows_its_endpoints_within_a_second(
+    cluster: ClusterInfo, api: ApiClient, namespace: str
+) -> None:
+    discovery = client.DiscoveryV1Api(api)
+    for name in ("one", "two"):
+        server = http_server()
+        server["command"] = ["python", "-c", NAMED_SERVER.format(name=name)]
+        await create(api, namespace, pod(name, server))
+    one, two = [await until_ready(api, namespace, name) for name in ("one", "two")]
+    await client.CoreV1Api(api).create_namespaced_service(
+        namespace, {"metadata": {"name": "moving"}, "spec": {"ports": [{"port": 80}]}}
+    )  # no selector: the test writes the slice
+    cluster_ip = (
+        await client.CoreV1Api(api).read_namespaced_service("moving", namespace)
+    ).spec.cluster_ip
+
+    def endpoint_slice(address: str) -> dict[str, Any]:
+        return {
+            "metadata": {"name": "moving", "labels": {"kubernetes.io/service-name": "moving"}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": [address]}],
+            "ports": [{"port": 8080, "protocol": "TCP"}],
+        }
+
+    await discovery.create_namespaced_endpoint_slice(
+        namespace, endpoint_slice(one["status"]["podIP"])
+    )
+    await create(api, namespace, pod("caller", python("idle", "import time; time.sleep(600)")))
+    netns = netns_of(cluster, await until_ready(api, namespace, "caller"))
+    fetch = READ.format(url=f"http://{cluster_ip}/")
+
+    async def answers(name: str) -> bool:
+        return await run_in(netns, fetch) == name
+
+    await eventually(lambda: answers("one"), "the ClusterIP to reach pod one", within=20)
+    started = time.monotonic()
+    await discovery.patch_namespaced_endpoint_slice(
+        "moving", namespace, {"endpoints": [{"addresses": [two["status"]["podIP"]]}]}
+    )
+    await eventually(lambda: answers("two"), "the ClusterIP to follow to pod two", within=5)
+    followed = time.monotonic() - started
+    print(f"the ClusterIP followed its endpoints in {followed:.2f}s")
+    assert followed < 1.0
+    await discovery.delete_namespaced_endpoint_slice("moving", namespace)
+
+    async def refused() -> bool:
+        return "Connection refused" in await run_in(netns, fetch)
+
+    await eventually(refused, "the ClusterIP without endpoints to be refused", within=5)
 
 
 async def test_config_maps_secrets_env_downward_api_and_tokens_reach_the_container(
@@ -421,14 +489,22 @@ async def test_an_injected_pods_proxy_init_sets_iptables_in_its_namespace_only(
     rules = await _iptables(netns)
     assert "-j WEFT_OUTBOUND" in rules
     assert f"--uid-owner {mesh.PROXY_UID}" in rules
-    # What the proxy does not take may not leave the pod for a ClusterIP.
+    # Interception first, then the ClusterIPs' translation (what the proxy itself dials).
+    jumps = [line.split()[-1] for line in rules.splitlines() if line.startswith("-A OUTPUT -m")]
+    assert jumps[-2:] == ["WEFT_OUTBOUND", "WEFT-SERVICES"]
+    # What no rule takes (a ClusterIP without endpoints) may not leave the pod.
     assert "-A OUTPUT -d 10.96.0.0/16" in rules
     assert "-j REJECT" in rules
     assert await _iptables(None) == root_rules  # the machine's own rules: untouched
     log = locate.container_log(
         Path(cluster.state_dir), namespace, "meshed", found["metadata"]["uid"], "app"
     )
-    assert log.read_text().split() == [str(mesh.PROXY_UID)]
+
+    async def printed() -> list[str] | None:  # Ready says it started, not that it printed
+        words = log.read_text().split() if log.exists() else []
+        return words or None
+
+    assert await eventually(printed, "the app's first line", within=20) == [str(mesh.PROXY_UID)]
 
 
 async def _iptables(netns: str | None) -> str:

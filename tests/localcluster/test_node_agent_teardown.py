@@ -72,6 +72,13 @@ def ours(network: NodeNetwork) -> list[str]:
     return [name for name in names if name == network.bridge or name.startswith(prefixes)]
 
 
+def nat_rules(netns: str | None = None) -> list[str]:
+    """iptables-save's rules, in a pod's namespace or (None) the machine's own."""
+    prefix = ["ip", "netns", "exec", netns] if netns else []
+    out = subprocess.run([*prefix, "iptables-save"], capture_output=True, text=True, check=True)
+    return [line for line in out.stdout.splitlines() if line.startswith("-A ")]
+
+
 def running(pid: int) -> bool:
     """Alive and not a zombie (a killed agent's orphans wait for init to reap them)."""
     try:
@@ -92,6 +99,7 @@ def pids_in(netns: str) -> list[int]:
 def test_down_removes_every_pod_process_namespace_veth_and_the_bridge(
     tmp_path: Path, agent_killed_first: bool
 ) -> None:
+    root_rules = nat_rules()
     cluster = LocalCluster(tmp_path / "state")
     info = cluster.up(api_port=0)
     try:
@@ -108,6 +116,11 @@ def test_down_removes_every_pod_process_namespace_veth_and_the_bridge(
         pids = [pid for ns in set(namespaces) for pid in pids_in(ns)]
         assert pids
         assert network.runtime_dir.exists()
+        # ClusterIPs are translated in the pods' namespaces (the `kubernetes` Service to
+        # the API relay), never in the machine's.
+        relay = f"--to-destination {network.gateway}:443"
+        assert all(any(relay in r for r in nat_rules(ns)) for ns in set(namespaces))
+        assert nat_rules() == root_rules
         if agent_killed_first:
             (agent,) = [
                 r for r in processes.read_records(cluster.state) if r.name == "weft-node-agent"
@@ -118,4 +131,5 @@ def test_down_removes_every_pod_process_namespace_veth_and_the_bridge(
     assert ours(network) == []
     assert [pid for pid in pids if running(pid)] == []
     assert not network.runtime_dir.exists()
+    assert nat_rules() == root_rules  # nothing of the cluster's in the machine's tables
     assert not RUNTIME_ROOT.exists() or network.bridge not in os.listdir(RUNTIME_ROOT)

@@ -37,6 +37,8 @@ DATA_PLANE = "weft-data-plane"
 CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 REGISTRATION = "/apis/admissionregistration.k8s.io/v1"
 OPERATOR = "weft-operator"
+PROXY_LOG_LINES = 200
+PROXY_LOG_WITHIN = 5.0
 
 Clock = Callable[[], datetime.datetime]
 
@@ -294,4 +296,22 @@ async def _data_plane(kube: Kube, request: CheckRequest) -> AsyncIterator[Result
     yield Result(DATA_PLANE, "meshed pods", verdicts.proxies_found(pods, scope))
     version = verdicts.proxy_versions(pods, mesh.PROXY_VERSION)
     yield Result(DATA_PLANE, "proxies run the current version", version)
-    yield Result(DATA_PLANE, "proxies are ready", verdicts.proxies_ready(pods))
+    causes = await _proxy_causes(kube, pods)
+    yield Result(DATA_PLANE, "proxies are ready", verdicts.proxies_ready(pods, causes))
+
+
+async def _proxy_causes(kube: Kube, pods: list[pod_info.PodInfo]) -> dict[str, str]:
+    """What the logs of (the first few) unready proxies say about the control plane."""
+    causes = {}
+    unready = [pod for pod in pods if pod.meshed and not pod.proxy_ready]
+    for pod in unready[: verdicts.SHOWN]:
+        path = f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}/log"
+        query = {"container": mesh.PROXY_CONTAINER, "tailLines": str(PROXY_LOG_LINES)}
+        try:
+            log = await kube.get_text(path, within=PROXY_LOG_WITHIN, query=query)
+        except CliError:
+            continue  # no log to read (no kubelet API, say): the verdict says less
+        cause = verdicts.proxy_cause(log)
+        if cause is not None:
+            causes[pod.ref] = cause
+    return causes

@@ -350,13 +350,50 @@ def proxy_versions(pods: Sequence[PodInfo], expected: str) -> Outcome:
     return passed(f"all at {expected}")
 
 
-def proxies_ready(pods: Sequence[PodInfo]) -> Outcome:
+_CONFIG_ENDED = re.compile(r"config stream to (?P<address>\S+) ended: (?P<reason>.*)")
+_CERTIFY_FAILED = re.compile(r"certify failed \(retry in [^)]*\): (?P<reason>.*)")
+_DIALLED = re.compile(r"ipv4:(?P<address>[\d.]+:\d+): (?P<error>[^;\"]+)")
+
+
+def proxy_cause(log: str) -> str | None:
+    """Why a proxy cannot reach the control plane, from the newest such line of its log:
+    `cannot reach weft-config at 10.96.91.90:8086 (connection refused)`."""
+    for line in reversed(log.splitlines()):
+        for pattern, service in (
+            (_CONFIG_ENDED, "weft-config"),
+            (_CERTIFY_FAILED, "weft-identity"),
+        ):
+            found = pattern.search(line)
+            if found is None:
+                continue
+            reason = found["reason"].strip()
+            dialled = _DIALLED.search(reason)
+            if dialled is not None:
+                error = dialled["error"].strip().lower()
+                return f"cannot reach {service} at {dialled['address']} ({error}): {reason}"
+            address = found.groupdict().get("address")
+            where = f" at {address}" if address else ""
+            return f"cannot reach {service}{where}: {reason}"
+    return None
+
+
+def proxies_ready(pods: Sequence[PodInfo], causes: Mapping[str, str] | None = None) -> Outcome:
+    """`causes`: pod ref -> why its proxy cannot reach the control plane (proxy_cause)."""
+    causes = causes or {}
     unready = [
         f"{pod.ref} ({pod.phase or 'unknown'})"
         for pod in pods
         if pod.meshed and not pod.proxy_ready
     ]
     if unready:
+        named = [f"proxy of pod {ref} {cause}" for ref, cause in causes.items()]
+        if named:
+            return failed(
+                f"proxy not ready: {_listed(unready)}; {_listed(named)}",
+                "the pods cannot reach the control plane's Services: check their endpoints "
+                "(kubectl get endpointslices -n NAMESPACE) and that ClusterIPs are routed "
+                "(kube-proxy or a CNI that replaces it)",
+            )
         return failed(
             f"proxy not ready: {_listed(unready)}",
             "kubectl describe pod NAME; kubectl logs NAME -c weft-proxy",

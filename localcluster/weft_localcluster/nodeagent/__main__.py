@@ -18,6 +18,7 @@ from weft_localcluster.nodeagent import api_access, cleanup, network
 from weft_localcluster.nodeagent.agent import Agent, AgentSettings
 from weft_localcluster.nodeagent.commands import CommandError, tool
 from weft_localcluster.nodeagent.images import DEFAULT_SAMPLES_DIR, default_table
+from weft_localcluster.nodeagent.kubelet_api import KubeletSettings
 from weft_localcluster.nodeagent.locate import POD_LOGS
 
 log = logging.getLogger("weft_localcluster.nodeagent")
@@ -37,6 +38,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cluster-domain", default="cluster.local")
     parser.add_argument("--samples-dir", type=Path, default=DEFAULT_SAMPLES_DIR)
     parser.add_argument("--crash-backoff", type=float, default=10.0, help="first restart delay")
+    parser.add_argument(
+        "--client-ca-file", type=Path, help="the CA of the API server's kubelet client certificate"
+    )
+    parser.add_argument(
+        "--streaming-binary", type=Path, help="kubelet streaming server (exec, port-forward)"
+    )
     return parser.parse_args(argv)
 
 
@@ -44,6 +51,19 @@ async def _api(kubeconfig: Path) -> ApiClient:
     configuration = client.Configuration()
     await config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
     return ApiClient(configuration)
+
+
+def kubelet_settings(args: argparse.Namespace, address: str) -> KubeletSettings | None:
+    """The kubelet API is served when the API server's client CA is given."""
+    if args.client_ca_file is None:
+        return None
+    return KubeletSettings(
+        address=address,
+        state_dir=args.state_dir,
+        client_ca=args.client_ca_file,
+        node_name=args.node_name,
+        streaming_binary=args.streaming_binary,
+    )
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -59,6 +79,7 @@ async def serve(args: argparse.Namespace) -> None:
         cluster_domain=args.cluster_domain,
         logs_dir=args.state_dir / POD_LOGS,
         crash_backoff=args.crash_backoff,
+        kubelet=kubelet_settings(args, net.gateway),
     )
     images = default_table(Path(sys.executable).parent, args.samples_dir)
     async with (

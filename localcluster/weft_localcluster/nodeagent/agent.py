@@ -1,4 +1,5 @@
-"""The node agent: registers the Node, runs the pods bound to it, keeps hosts files current."""
+"""The node agent: registers the Node, runs the pods bound to it, keeps hosts files and
+ClusterIP rules (service_nat.py) current."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
 
-from weft_localcluster.nodeagent import api_access, node
+from weft_localcluster.nodeagent import api_access, kubelet_api, node, service_nat
 from weft_localcluster.nodeagent.addressing import AddressPool, NodeNetwork
 from weft_localcluster.nodeagent.background import spawn
 from weft_localcluster.nodeagent.cache import Event
@@ -35,6 +36,7 @@ class AgentSettings:
     cluster_domain: str
     logs_dir: Path
     crash_backoff: float = 10.0
+    kubelet: kubelet_api.KubeletSettings | None = None  # None: no kubelet API served
 
 
 class Agent:
@@ -58,6 +60,7 @@ class Agent:
             allocatable=node.capacity(),
             logs_dir=settings.logs_dir,
             hosts_for=self.hosts_for,
+            service_rules=self.service_rules,
             crash_backoff=settings.crash_backoff,
         )
         self.workers: dict[str, PodWorker] = {}
@@ -83,13 +86,20 @@ class Agent:
 
     async def run(self) -> None:
         settings = self.settings
-        await self.heartbeat.register(
-            node.node_object(
-                settings.node_name, self.network, settings.kubernetes_version, time.time()
-            )
-        )
-        log.info("node %s registered on bridge %s", self.settings.node_name, self.network.bridge)
         async with asyncio.TaskGroup() as tasks:
+            if settings.kubelet is not None:
+                kubelet = kubelet_api.serve(settings.kubelet, settings.logs_dir, self.find_pod)
+                tasks.create_task(kubelet)
+            await self.heartbeat.register(
+                node.node_object(
+                    settings.node_name,
+                    self.network,
+                    settings.kubernetes_version,
+                    time.time(),
+                    kubelet_port=settings.kubelet.port if settings.kubelet else 0,
+                )
+            )
+            log.info("node %s registered on bridge %s", settings.node_name, self.network.bridge)
             tasks.create_task(self.heartbeat.run())
             tasks.create_task(self.services.run())
             tasks.create_task(self.slices.run())
@@ -128,6 +138,15 @@ class Agent:
             worker.task.add_done_callback(lambda _: self.workers.pop(uid, None))
         worker.update(pod)
 
+    def find_pod(self, namespace: str, name: str) -> PodWorker | None:
+        """The worker of the pod of that name here (the newest, if it was recreated)."""
+        found = None
+        for worker in self.workers.values():
+            meta = worker.pod["metadata"]
+            if (meta["namespace"], meta["name"]) == (namespace, name):
+                found = worker
+        return found
+
     def _forget(self, pod: dict[str, Any]) -> None:
         meta = pod["metadata"]
         spawn(self.context.kube.delete_pod(meta["namespace"], meta["name"], meta["uid"]))
@@ -145,6 +164,14 @@ class Agent:
     def hosts_for(self, pod: Mapping[str, Any], pod_ip: str) -> str:
         return render_hosts(pod, pod_ip, self._addresses(), self.settings.cluster_domain)
 
+    def service_rules(self) -> list[str]:
+        """WEFT-SERVICES for every pod: ClusterIPs to endpoints, `kubernetes` to the relay."""
+        relay = {("default", "kubernetes"): (self.network.gateway, api_access.SERVICE_PORT)}
+        ports = service_nat.service_ports(
+            self.services.cache.objects.values(), self.slices.cache.objects.values(), relay
+        )
+        return service_nat.chain_rules(ports)
+
     async def _keep_hosts_current(self) -> None:
         while True:
             await self._hosts_dirty.wait()
@@ -157,5 +184,8 @@ class Agent:
                         worker.pod, worker.pod_ip, addresses, self.settings.cluster_domain
                     )
                     worker.write_hosts(text)
+                rules = self.service_rules()
+                workers = list(self.workers.values())
+                await asyncio.gather(*(worker.sync_services(rules) for worker in workers))
             except Exception:  # never stop keeping names current
-                log.exception("hosts files not updated")
+                log.exception("hosts files or ClusterIP rules not updated")

@@ -12,7 +12,7 @@ pod cannot reach it, and there is no kube-proxy, so the agent provides the three
   the pod's own ServiceAccount token. The listener is on the project's bridge only:
   no forwarding, route or NAT in the root namespace.
 - the name: in the pods' hosts files the `kubernetes` Service (kubernetes.default.svc)
-  maps to the bridge's address instead of its (blackholed) ClusterIP, and the
+  maps to the bridge's address (its ClusterIP is translated to the same relay), and the
   containers get KUBERNETES_SERVICE_HOST=kubernetes.default.svc: a name the API
   server's certificate already carries, so no certificate has to know the bridge.
 - the files: `ip netns exec` gives each container a mount namespace of its own (made

@@ -27,14 +27,14 @@ def _failure(argv: tuple[str, ...], code: int, stderr: str) -> CommandError:
     return CommandError(f"{' '.join(argv)} failed ({code}): {stderr.strip()}")
 
 
-async def run(*argv: str, check: bool = True) -> str:
+async def run(*argv: str, check: bool = True, stdin: str | None = None) -> str:
     process = await asyncio.create_subprocess_exec(
         *argv,
-        stdin=asyncio.subprocess.DEVNULL,
+        stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await process.communicate()
+    out, err = await process.communicate(None if stdin is None else stdin.encode())
     if check and process.returncode != 0:
         raise _failure(argv, process.returncode or 0, err.decode(errors="replace"))
     return out.decode(errors="replace")

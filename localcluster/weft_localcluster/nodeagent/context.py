@@ -22,4 +22,5 @@ class AgentContext:
     allocatable: Mapping[str, str]
     logs_dir: Path  # pods' logs, in the cluster's state folder
     hosts_for: Callable[[Mapping[str, Any], str], str]  # (pod, pod IP) -> hosts file
+    service_rules: Callable[[], list[str]] = list  # WEFT-SERVICES' rules (service_nat.py)
     crash_backoff: float = 10.0  # the first crash-loop delay; doubles up to 5 minutes

@@ -2,7 +2,8 @@
 
 The agent holds two identities, as a node's kubelet and kube-proxy do:
 `system:node:<name>` (the Node authorizer grants what its own pods need) and
-`system:kube-proxy` (reads Services and EndpointSlices, for the pods' hosts files).
+`system:kube-proxy` (reads Services and EndpointSlices, for the pods' hosts files and
+their ClusterIP rules).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Where a pod of the local cluster lives on this machine: for tests, e2e and debugging.
 
 `ip netns exec $(...) curl ...` reaches a pod's view of the network; its containers'
-output is in the cluster's state folder (no kubelet API serves `kubectl logs`).
+output is in the cluster's state folder, which `kubectl logs` reads (kubelet_api.py).
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 
 Safety (docs/architecture.md): the root namespace gets only the bridge, its own address
 (whose connected route stays on the bridge) and the pods' veth ends; no forwarding,
-NAT or other route. Inside a pod's namespace the service CIDR is a blackhole, unless a
-proxy intercepts it: then it follows the default route so proxy-init's REDIRECT can
-catch it, and a REJECT after NAT stops whatever the proxy does not take (its own
-connections, skipped ports) from leaving the pod.
+NAT or other route. Inside a pod's namespace, as kube-proxy would, each ClusterIP:port
+with endpoints is translated to them (service_nat.py, after proxy-init's REDIRECT in a
+meshed pod), and a REJECT after NAT refuses what is left of the service CIDR (a
+ClusterIP without endpoints) at once.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from weft_localcluster.nodeagent import service_nat
 from weft_localcluster.nodeagent.addressing import (
     RECORD_FILE,
     NodeNetwork,
@@ -95,7 +96,7 @@ class Sandbox:
 
 
 async def create_sandbox(
-    network: NodeNetwork, sandbox: Sandbox, service_cidr: str, intercepted: bool, hosts: str
+    network: NodeNetwork, sandbox: Sandbox, service_cidr: str, service_rules: list[str], hosts: str
 ) -> None:
     ip = tool("ip")
     ns, veth = sandbox.netns, sandbox.host_veth
@@ -109,30 +110,39 @@ async def create_sandbox(
     )
     await run(ip, "-n", ns, "link", "set", "eth0", "up")
     await run(ip, "-n", ns, "route", "add", "default", "via", network.gateway, "dev", "eth0")
-    if intercepted:
-        await run(
-            ip,
-            "netns",
-            "exec",
-            ns,
-            tool("iptables"),
-            "-w",
-            "-A",
-            "OUTPUT",
-            "-d",
-            service_cidr,
-            "-m",
-            "comment",
-            "--comment",
-            "weft node: ClusterIPs only through the proxy",
-            "-j",
-            "REJECT",
-        )
-    else:
-        await run(ip, "-n", ns, "route", "add", "blackhole", service_cidr)
+    # After the nat table: what no DNAT (service_nat.py) or REDIRECT (proxy-init) took,
+    # a ClusterIP without endpoints or an unknown one, is refused at once.
+    await run(
+        ip,
+        "netns",
+        "exec",
+        ns,
+        tool("iptables"),
+        "-w",
+        "-A",
+        "OUTPUT",
+        "-d",
+        service_cidr,
+        "-m",
+        "comment",
+        "--comment",
+        "weft node: ClusterIP without endpoints",
+        "-j",
+        "REJECT",
+    )
+    await apply_service_nat(sandbox, service_rules)
     sandbox.etc_dir.mkdir(parents=True, exist_ok=True)
     write_hosts(sandbox, hosts)
     (sandbox.etc_dir / "resolv.conf").write_text(RESOLV_CONF)
+
+
+async def apply_service_nat(sandbox: Sandbox, rules: list[str]) -> None:
+    """Replace WEFT-SERVICES in the pod's namespace, its jump last in OUTPUT (one
+    iptables-restore transaction, in that namespace only)."""
+    enter = (tool("nsenter"), f"--net={sandbox.netns_path}")
+    current = await run(*enter, tool("iptables-save"), "-t", "nat")
+    script = service_nat.restore_script(rules, current)
+    await run(*enter, tool("iptables-restore"), "--noflush", "--wait", stdin=script)
 
 
 def write_hosts(sandbox: Sandbox, text: str) -> None:

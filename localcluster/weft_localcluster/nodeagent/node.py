@@ -59,8 +59,9 @@ def node_conditions(now: float) -> list[dict[str, Any]]:
 
 
 def node_object(
-    name: str, network: NodeNetwork, kubernetes_version: str, now: float
+    name: str, network: NodeNetwork, kubernetes_version: str, now: float, kubelet_port: int = 0
 ) -> dict[str, Any]:
+    """`kubelet_port`: where the API server reaches the node's kubelet API (0: nowhere)."""
     resources = capacity()
     return {
         "apiVersion": "v1",
@@ -84,7 +85,7 @@ def node_object(
                 {"type": "InternalIP", "address": network.gateway},
                 {"type": "Hostname", "address": name},
             ],
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": kubelet_port}},
             "nodeInfo": {
                 "machineID": "",
                 "systemUUID": "",

@@ -20,7 +20,6 @@ from typing import Any, TypeVar
 
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from weft_api import mesh
 from weft_localcluster.nodeagent import network
 from weft_localcluster.nodeagent.admission import admission_failure
 from weft_localcluster.nodeagent.commands import CommandError
@@ -48,12 +47,6 @@ def grace_of(pod: dict[str, Any]) -> float:
     return float(seconds)
 
 
-def intercepted(pod: dict[str, Any]) -> bool:
-    """Whether proxy-init will redirect the pod's outbound traffic to the proxy."""
-    names = {c.get("name") for c in pod["spec"].get("initContainers") or []}
-    return mesh.INIT_CONTAINER in names
-
-
 class PodWorker:
     def __init__(self, context: AgentContext, pod: dict[str, Any]) -> None:
         self.context = context
@@ -77,6 +70,8 @@ class PodWorker:
         self._grace = 0.0
         self._delete_when_done = False
         self._published: dict[str, Any] | None = None
+        self._service_rules: list[str] | None = None  # WEFT-SERVICES as last applied
+        self._service_lock = asyncio.Lock()
         self.task: asyncio.Task[None] | None = None
 
     # -- what the agent tells the worker ----------------------------------------------
@@ -97,6 +92,20 @@ class PodWorker:
         if self.sandbox is not None:
             with contextlib.suppress(OSError):
                 network.write_hosts(self.sandbox, text)
+
+    async def sync_services(self, rules: list[str], force: bool = False) -> None:
+        """Apply the ClusterIP translation (service_nat.py) when it changed, or `force`d."""
+        async with self._service_lock:
+            sandbox = self.sandbox
+            if sandbox is None or (rules == self._service_rules and not force):
+                return
+            try:
+                await network.apply_service_nat(sandbox, rules)
+            except (CommandError, OSError) as error:  # the namespace went, or comes again
+                log.warning("pod %s: ClusterIP rules not applied: %s", self.label, error)
+                self._service_rules = None
+            else:
+                self._service_rules = rules
 
     # -- the pod's life ---------------------------------------------------------------
     async def _run(self) -> None:
@@ -166,6 +175,8 @@ class PodWorker:
                 await supervisor.launch()
                 if not supervisor.state.completed:
                     return False  # failed for good, or its image cannot be pulled
+                # proxy-init appended its jump: put WEFT-SERVICES' after it again.
+                await self.sync_services(self.context.service_rules(), force=True)
             elif supervisor.kind is Kind.SIDECAR:
                 running = supervisor.launch()
                 started = asyncio.ensure_future(supervisor.first_started.wait())
@@ -220,13 +231,16 @@ class PodWorker:
         self.runtime_dir.mkdir(parents=True, exist_ok=True)
         for folder in (self.runtime_dir, *self.runtime_dir.parents[:2]):
             folder.chmod(0o755)  # containers running as other users reach their volumes
-        await network.create_sandbox(
-            net,
-            sandbox,
-            self.context.service_cidr,
-            intercepted=intercepted(self.pod),
-            hosts=self.context.hosts_for(self.pod, sandbox.pod_ip),
-        )
+        rules = self.context.service_rules()
+        async with self._service_lock:
+            await network.create_sandbox(
+                net,
+                sandbox,
+                self.context.service_cidr,
+                service_rules=rules,
+                hosts=self.context.hosts_for(self.pod, sandbox.pod_ip),
+            )
+            self._service_rules = rules
         return sandbox
 
     async def _write_files(self) -> None:

@@ -61,6 +61,7 @@ class ContainerSupervisor:
         self.first_started = asyncio.Event()  # a sidecar lets the next init container go
         self.task: asyncio.Task[None] | None = None
         self._process: runtime.ContainerProcess | None = None
+        self.plan: LaunchPlan | None = None  # the latest run's (kubectl exec runs as it)
         self._backoff = CrashBackoff(initial=scope.context.crash_backoff)
 
     def launch(self) -> asyncio.Task[None]:
@@ -70,7 +71,7 @@ class ContainerSupervisor:
     # -- the restart loop -------------------------------------------------------------
     async def _supervise(self) -> None:
         while True:
-            plan = await self._plan()
+            plan = self.plan = await self._plan()
             if plan is None:
                 return  # the image cannot be pulled: waiting, for good
             exit_code = await self._run_once(plan)
