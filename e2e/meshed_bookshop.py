@@ -1,7 +1,8 @@
 """Fixtures of the e2e suite (conftest.py exposes them): the whole mesh on the local
-cluster. The control plane runs as `weft demo` runs it (the operator's config and
-identity servers on the pods' bridge, the admission webhooks), the bookshop sample is
-deployed meshed, and test pods are driven from the host.
+cluster. Weft is installed as a user installs it and as `weft demo` does
+(`weft install | kubectl apply -f -`: the operator and the webhooks run as pods, reached
+through their Services), the bookshop sample is deployed meshed, and test pods are
+driven from the host.
 
 Deploying takes a while, so the mesh is set up once for the e2e session. Tests that
 change shared state (weights, policy) put it back before they end.
@@ -21,38 +22,48 @@ import pytest
 from weft_api import mesh
 from weft_api.identity import identity_name
 from weft_cli import local_install, sample_app
-from weft_localcluster import processes
 from weft_localcluster.cluster import ClusterInfo
-from weft_localcluster.ports import pick_free
 
 HERE = Path(__file__).resolve().parent
 CONTROL_PLANE = "weft"
+OPERATOR = local_install.OPERATOR
+OPERATOR_SELECTOR = f"app.kubernetes.io/name={OPERATOR}"
 NAMESPACE = "bookshop-e2e"
 STRANGER = "stranger"  # a meshed client no policy names
 
 
 @dataclass
 class ControlPlane:
+    """Weft as installed in `namespace`, with the handles the tests need."""
+
     cluster: ClusterInfo
-    operator: processes.ProcessRecord
-    webhooks: processes.ProcessRecord
-    metrics_port: int
+    namespace: str
+
+    def kubectl(self, *args: str) -> str:
+        return kubectl(self.cluster, "-n", self.namespace, *args)
+
+    def kill_operator(self) -> None:
+        """No operator left: the Deployment scaled to zero and its pod killed at once
+        (no grace: the Lease stays until it expires, as after a crash)."""
+        self.kubectl("scale", f"deployment/{OPERATOR}", "--replicas=0")
+        self.kubectl(
+            "delete", "pod", "-l", OPERATOR_SELECTOR, "--grace-period=0", "--force",
+            "--ignore-not-found", "--wait=true", "--timeout=60s",
+        )  # fmt: skip
 
     def restart_operator(self) -> None:
-        self.operator = local_install.start_mesh_control_plane(
-            self.cluster, CONTROL_PLANE, self.metrics_port
-        )
+        self.kubectl("scale", f"deployment/{OPERATOR}", "--replicas=1")
+        self.kubectl(
+            "rollout", "status", f"deployment/{OPERATOR}",
+            f"--timeout={local_install.ROLLOUT_TIMEOUT_S}s",
+        )  # fmt: skip
 
 
 @pytest.fixture(scope="session")
 def control_plane(cluster: ClusterInfo) -> Iterator[ControlPlane]:
-    metrics_port = pick_free()
-    operator = local_install.start_mesh_control_plane(cluster, CONTROL_PLANE, metrics_port)
-    webhooks = local_install.start_webhooks(cluster, CONTROL_PLANE, pick_free())
-    plane = ControlPlane(cluster, operator, webhooks, metrics_port)
-    yield plane
-    local_install.stop_webhooks(cluster, plane.webhooks)
-    processes.stop(plane.operator, Path(cluster.state_dir))
+    local_install.install(cluster, CONTROL_PLANE)
+    yield ControlPlane(cluster, CONTROL_PLANE)
+    local_install.uninstall(cluster, CONTROL_PLANE)
 
 
 def kubectl(cluster: ClusterInfo, *args: str, stdin: str | None = None) -> str:

@@ -56,6 +56,8 @@ CONTROL_PLANE_IMAGE = "ghcr.io/weft-dev/weft"
 PROXY_VERSION = __version__
 
 DEFAULT_CONTROL_PLANE_NAMESPACE = "weft"
+# The ServiceAccount whose identity may use the proxies' tap port (`weft tap`, `top`).
+TAP_CLIENT_SERVICE_ACCOUNT = "weft-cli"
 CONFIG_SERVICE = "weft-config"
 IDENTITY_SERVICE = "weft-identity"
 
@@ -94,6 +96,9 @@ class ProxyEnv:
     # it sends its token, so they cannot come over the identity channel itself.
     TRUST_ANCHORS = "WEFT_PROXY_TRUST_ANCHORS"
     IDENTITY_SERVER_NAME = "WEFT_PROXY_IDENTITY_SERVER_NAME"  # the identity service's
+    # Comma-separated identities allowed on the tap port, over mTLS ("cli": the CLI's,
+    # `weft-cli` of the control plane's namespace); unset: open. docs/mtls.md.
+    TAP_CLIENTS = "WEFT_PROXY_TAP_CLIENTS"
     INBOUND_PORTS = "WEFT_PROXY_INBOUND_PORTS"  # the pod's declared container ports
     OPAQUE_PORTS = "WEFT_PROXY_INBOUND_OPAQUE_PORTS"  # no protocol detection on these
     # Per-connection limits on HTTP/2 floods, e.g. `resets=200:100,pings=100:50`

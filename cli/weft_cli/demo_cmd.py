@@ -1,8 +1,8 @@
 """`weft demo`: the whole mesh on the local cluster, and a canary rollout to watch.
 
-It brings the local cluster up (building what it needs), starts Weft's control plane
-(operator with its config and identity servers for meshed pods, admission webhooks),
-deploys the bookshop sample meshed, then rolls books v2 out as a canary: weights step
+It brings the local cluster up (building what it needs), installs Weft as a user does
+(`weft install | kubectl apply -f -`: the operator and the admission webhooks run as
+pods), deploys the bookshop sample meshed, then rolls books v2 out as a canary: weights step
 from 0 to 100 while v2's success rate holds. A second rollout of a broken v2 is rolled
 back. A live table shows each window. `--once` runs it without a live display and exits
 0 only if both rollouts ended as they should.
@@ -18,7 +18,6 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from weft_api import mesh
 from weft_cli import local_install, sample_app
 from weft_cli.canary.rollout import Rollout
 from weft_cli.canary.steps import CanaryPolicy, Verdict
@@ -36,8 +35,6 @@ POLICY = CanaryPolicy(step=25, min_success=0.95, min_requests=5)
 def register(topics: Any) -> None:
     parser = topics.add_parser("demo", help="run Weft on the local cluster: a canary rollout")
     parser.add_argument("--port", type=int, default=DEFAULT_API_PORT, help="API server port")
-    parser.add_argument("--metrics-port", type=int, default=9990, help="operator metrics port")
-    parser.add_argument("--webhook-port", type=int, default=9443, help="admission webhooks port")
     parser.add_argument(
         "--window", type=float, default=6.0, help="seconds of traffic judged per canary step"
     )
@@ -52,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     cluster = LocalCluster(default_state_dir(), console)
     try:
         info = cluster.up(api_port=args.port)
-        install(info, args, console)
+        install(info, console)
         with console.status(f"deploying the bookshop sample, meshed, in namespace {NAMESPACE} ..."):
             deployed = sample_app.deploy(info, NAMESPACE)
         console.print(f"bookshop running meshed: {', '.join(deployed)}")
@@ -69,24 +66,25 @@ def run(args: argparse.Namespace) -> int:
         f"  weft tap deploy/web -n {NAMESPACE} # live requests\n"
         f"  weft edges -n {NAMESPACE}          # who talks to whom, with which identity\n"
         f"  kubectl get trafficsplits,serviceprofiles,servers -n {NAMESPACE}\n"
+        f"  kubectl -n {CONTROL_PLANE} get pods      # the control plane, as pods\n"
+        f"  kubectl -n {NAMESPACE} logs deploy/web -c weft-proxy  # a proxy's log\n"
+        f"  weft check --proxy -n {NAMESPACE}  # the install and the data plane, checked\n"
         "Tear down:  weft cluster down",
         highlight=False,
     )
     return 0 if (good, bad) == (Verdict.DONE, Verdict.ROLLBACK) else 1
 
 
-def install(info: ClusterInfo, args: argparse.Namespace, console: Console) -> None:
-    with console.status("installing CRDs and RBAC, starting the operator ..."):
-        operator = local_install.start_mesh_control_plane(info, CONTROL_PLANE, args.metrics_port)
-    gateway = local_install.pod_gateway(info)
+def install(info: ClusterInfo, console: Console) -> None:
+    with console.status(
+        f"installing Weft: weft install | kubectl apply -f - (namespace {CONTROL_PLANE}) ..."
+    ):
+        local_install.install(info, CONTROL_PLANE)
     console.print(
-        f"operator running (pid {operator.pid}, log {operator.log}); meshed pods reach its "
-        f"config and identity servers at {gateway}:{mesh.CONFIG_PORT} and :{mesh.IDENTITY_PORT}",
+        f"Weft installed: the operator and the webhooks run as pods "
+        f"(kubectl -n {CONTROL_PLANE} get pods)",
         highlight=False,
     )
-    with console.status("starting the admission webhooks ..."):
-        webhooks = local_install.start_webhooks(info, CONTROL_PLANE, args.webhook_port)
-    console.print(f"webhooks running (pid {webhooks.pid}, log {webhooks.log})")
 
 
 async def canaries(

@@ -1,17 +1,27 @@
-"""Install Weft on the local cluster and run its control plane as cluster processes.
+"""Install Weft on the local cluster as a user does, and, for tests that need it, run
+its control plane as host processes instead.
 
-The operator runs with its own ServiceAccount's token and the least-privilege RBAC
-shipped in the install manifests, never as the cluster admin, so the demo and the
-tests prove those manifests suffice.
+`install` is the user's path: `weft install | kubectl apply -f -`, the operator and the
+webhooks as pods of the installed Deployments (the node agent's image table runs Weft's
+image), reached through their ClusterIP Services (the node agent translates them in
+each pod's namespace, as kube-proxy would). `weft demo` and the e2e suite use it.
 
-Meshed pods (the node agent's, on the cluster's bridge) reach the operator's config and
-identity servers at the bridge's address in the root namespace, by the Service names
-injection gives their proxies (`expose_control_plane`). No route, forwarding or NAT is
-involved: the bridge's address is the host's own, one hop from every pod.
+The host-process control plane (`start_operator`, `start_mesh_control_plane`,
+`start_webhooks`) remains for component tests that need what pods do not give them:
+an operator started, killed and restarted at will within a test (leader election, two
+operators in one namespace), with its log file and coverage on the host, in a
+namespace of the test's own on the suite's shared cluster. The operator runs with its
+own ServiceAccount's token and the least-privilege RBAC shipped in the install
+manifests, never as the cluster admin, so those tests prove the manifests suffice.
+Meshed pods reach such an operator's config and identity servers at the bridge's
+address in the root namespace, by the Service names injection gives their proxies
+(`expose_control_plane`). No route, forwarding or NAT is involved: the bridge's
+address is the host's own, one hop from every pod.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime
 import functools
 import json
@@ -28,6 +38,7 @@ from weft_api import mesh
 from weft_api.identity import DEFAULT_TRUST_DOMAIN
 from weft_cli import manifests, webhook_probes
 from weft_cli.install import identity as mesh_identity
+from weft_cli.install import render, values
 from weft_localcluster import ports, processes
 from weft_localcluster.cluster import ClusterInfo
 from weft_localcluster.kubeconfig import write_kubeconfig
@@ -46,6 +57,9 @@ WEBHOOKS = "weft-webhooks"
 WEBHOOKS_START_TIMEOUT = 60.0
 # Covers a Lease a killed operator left behind (15 s) and the operator's own start.
 OPERATOR_START_TIMEOUT = 60.0
+# The installed Deployments: pods scheduled, Weft's image started, probes passed.
+ROLLOUT_TIMEOUT_S = 180
+CONTROL_PLANE_DEPLOYMENTS = (OPERATOR, WEBHOOKS)
 
 
 class InstallError(RuntimeError):
@@ -65,6 +79,65 @@ def kubectl(info: ClusterInfo, *args: str, stdin: str | None = None) -> str:
     if result.returncode != 0:
         raise InstallError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
     return result.stdout
+
+
+def install_manifests(info: ClusterInfo, namespace: str) -> str:
+    """What `weft install --weft-namespace=NAMESPACE` prints. On a cluster Weft is
+    installed on already (a second `weft demo`), the mesh identity there is kept, as
+    `weft install --set-file identity...=` with the issuer's files would: a new one would
+    leave running proxies with certificates no peer trusts."""
+    settings = [f"{key}={pem}" for key, pem in installed_identity(info, namespace).items()]
+    resolved = values.resolve(False, settings)
+    made = mesh_identity.from_values(resolved, datetime.datetime.now(datetime.UTC))
+    return render.install(namespace, resolved, made)
+
+
+def installed_identity(info: ClusterInfo, namespace: str) -> dict[str, str]:
+    """The issuer Secret's PEMs as `weft install` values; empty if there is none."""
+    found = kubectl_result(
+        info, "get", "secret", ISSUER_SECRET, "-n", namespace, "-o", "json", "--ignore-not-found"
+    )
+    if found.returncode != 0:
+        raise InstallError(f"cannot read the issuer Secret: {found.stderr.strip()}")
+    if not found.stdout.strip():
+        return {}
+    data = json.loads(found.stdout).get("data", {})
+    pems = {
+        key: base64.b64decode(data.get(field, "")).decode()
+        for key, field in zip(
+            mesh_identity.ISSUER_KEYS, ("ca.crt", "tls.crt", "tls.key"), strict=True
+        )
+    }
+    return pems if all(pems.values()) else {}
+
+
+def install(info: ClusterInfo, namespace: str) -> None:
+    """`weft install | kubectl apply -f -`, then wait as a user would: the operator and
+    webhook Deployments rolled out, and the API server calling every webhook (pods
+    created before injection answers would run unmeshed)."""
+    kubectl(info, "apply", "-f", "-", stdin=install_manifests(info, namespace))
+    kubectl(
+        info, "rollout", "status", "-n", namespace,
+        *(f"deployment/{name}" for name in CONTROL_PLANE_DEPLOYMENTS),
+        f"--timeout={ROLLOUT_TIMEOUT_S}s",
+    )  # fmt: skip
+    try:
+        webhook_probes.wait_until_called(
+            functools.partial(kubectl_result, info), WEBHOOKS_START_TIMEOUT
+        )
+    except TimeoutError as error:
+        raise InstallError(
+            f"{error}; see kubectl -n {namespace} logs deployment/{WEBHOOKS}"
+        ) from None
+
+
+def uninstall(info: ClusterInfo, namespace: str) -> None:
+    """`weft uninstall | kubectl delete -f -`, then the CRDs back to no conversion
+    webhook (`weft install --crds | kubectl apply -f -`), as `weft uninstall` advises.
+    Users' resources and the CRDs stay."""
+    listed = render.uninstall(namespace, values.defaults(), include_crds=False)
+    kubectl(info, "delete", "--ignore-not-found", "--wait=false", "-f", "-", stdin=listed)
+    kubectl(info, "apply", "-f", "-", stdin=render.crds_only())
 
 
 def install_crds(info: ClusterInfo) -> None:

@@ -4,11 +4,13 @@ workload is rolled out. `weft demo` and the e2e suite deploy it the same way."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from weft_api import mesh
 from weft_cli import local_install
 from weft_localcluster.cluster import ClusterInfo
 from weft_localcluster.nodeagent.images import BOOKSHOP, DEFAULT_SAMPLES_DIR
@@ -52,8 +54,29 @@ def deploy(info: ClusterInfo, namespace: str = NAMESPACE) -> list[str]:
     local_install.kubectl(info, "apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
     names = deployments(docs)
     for name in names:
-        local_install.kubectl(
+        rolled = local_install.kubectl_result(
             info, "rollout", "status", f"deployment/{name}", "-n", namespace,
             f"--timeout={ROLLOUT_TIMEOUT_S}s",
         )  # fmt: skip
+        if rolled.returncode != 0:
+            raise local_install.InstallError(
+                f"deployment {namespace}/{name} did not roll out: {rolled.stderr.strip()}\n"
+                f"{not_ready(info, namespace)}"
+            )
     return names
+
+
+def not_ready(info: ClusterInfo, namespace: str) -> str:
+    """The pods of `namespace`, and the proxy's last log lines of each pod not Ready."""
+    shown = [local_install.kubectl_result(info, "get", "pods", "-n", namespace).stdout]
+    listed = local_install.kubectl_result(info, "get", "pods", "-n", namespace, "-o", "json")
+    for pod in json.loads(listed.stdout or '{"items": []}')["items"]:
+        conditions = pod.get("status", {}).get("conditions", [])
+        if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+            continue
+        name = pod["metadata"]["name"]
+        log = local_install.kubectl_result(
+            info, "logs", "-n", namespace, name, "-c", mesh.PROXY_CONTAINER, "--tail=15"
+        )
+        shown.append(f"{name}, its proxy's log ends with:\n{log.stdout}{log.stderr}")
+    return "\n".join(shown)

@@ -31,15 +31,17 @@ from weft_api.mesh import (
     PROXY_INBOUND_PORT,
     PROXY_OUTBOUND_PORT,
     PROXY_TAP_PORT,
+    TAP_CLIENT_SERVICE_ACCOUNT,
     ProxyEnv,
 )
 from weft_api.proto import tap_pb2_grpc
 from weft_proxy.config_client.assembler import ProxySnapshot
 from weft_proxy.config_client.client import ConfigClient
 from weft_proxy.identity.certifier import Certifier
+from weft_proxy.identity.credentials import Credentials
 from weft_proxy.io.accept import SocketServer, ended_quietly
 from weft_proxy.proxy import Proxy
-from weft_proxy.tap.service import TapService
+from weft_proxy.tap.service import TapService, tap_server_credentials
 
 log = logging.getLogger("weft_proxy")
 DRAIN_S = 5.0
@@ -73,6 +75,7 @@ class Settings:
     admin: tuple[str, int]
     tap: tuple[str, int]
     http2_limits: FloodLimits = DEFAULT_LIMITS
+    tap_clients: frozenset[str] = frozenset()  # who may tap over mTLS; empty: anyone
 
     @property
     def has_identity(self) -> bool:
@@ -84,6 +87,18 @@ class Settings:
         account = env.get(ProxyEnv.POD_SERVICE_ACCOUNT, "default")
         token = env.get(ProxyEnv.IDENTITY_TOKEN_FILE)
         trust_domain = env.get(ProxyEnv.TRUST_DOMAIN, DEFAULT_TRUST_DOMAIN)
+        server_name = env.get(ProxyEnv.IDENTITY_SERVER_NAME) or identity_name(
+            "weft-operator", DEFAULT_CONTROL_PLANE_NAMESPACE, trust_domain
+        )
+        # Who may tap. Unset: the port stays open (until `weft tap` obtains the CLI's
+        # certificate, docs/mtls.md); "cli": the CLI's identity, `weft-cli` in the
+        # control plane's namespace (the server name's second label).
+        cli = identity_name(TAP_CLIENT_SERVICE_ACCOUNT, server_name.split(".")[1], trust_domain)
+        tap_clients = frozenset(
+            cli if name == "cli" else name
+            for name in (part.strip() for part in env.get(ProxyEnv.TAP_CLIENTS, "").split(","))
+            if name
+        )
         return cls(
             identity=ProxyIdentity(
                 pod=env.get(ProxyEnv.POD_NAME, "unknown"),
@@ -96,13 +111,13 @@ class Settings:
             identity_addr=env.get(ProxyEnv.IDENTITY_ADDR),
             token_file=Path(token) if token else None,
             trust_anchors_pem=env.get(ProxyEnv.TRUST_ANCHORS, "").encode(),
-            identity_server_name=env.get(ProxyEnv.IDENTITY_SERVER_NAME)
-            or identity_name("weft-operator", DEFAULT_CONTROL_PLANE_NAMESPACE, trust_domain),
+            identity_server_name=server_name,
             inbound=_address(env.get(ProxyEnv.INBOUND_LISTEN_ADDR), PROXY_INBOUND_PORT),
             outbound=_address(env.get(ProxyEnv.OUTBOUND_LISTEN_ADDR), PROXY_OUTBOUND_PORT),
             admin=_address(env.get(ProxyEnv.ADMIN_LISTEN_ADDR), PROXY_ADMIN_PORT),
             tap=_address(env.get(ProxyEnv.TAP_LISTEN_ADDR), PROXY_TAP_PORT),
             http2_limits=_limits(env.get(ProxyEnv.HTTP2_LIMITS, "")),
+            tap_clients=tap_clients,
         )
 
 
@@ -134,6 +149,17 @@ def _certifier(settings: Settings, proxy: Proxy) -> Certifier | None:
     return certifier
 
 
+async def _serve_tap(tap: grpc.aio.Server, address: str, certifier: Certifier) -> None:
+    await certifier.current()
+
+    def current() -> Credentials:
+        assert certifier.credentials is not None
+        return certifier.credentials
+
+    tap.add_secure_port(address, tap_server_credentials(current))
+    await tap.start()
+
+
 async def run(settings: Settings) -> None:
     proxy = Proxy(
         settings.identity.namespace,
@@ -145,14 +171,21 @@ async def run(settings: Settings) -> None:
         await asyncio.start_server(ended_quietly(proxy.on_outbound), *settings.outbound),
         await asyncio.start_server(ended_quietly(proxy.admin.serve), *settings.admin),
     ]
-    tap = grpc.aio.server()
-    tap_pb2_grpc.add_TapServicer_to_server(TapService(proxy.tap), tap)
-    tap.add_insecure_port(f"{settings.tap[0]}:{settings.tap[1]}")
-    await tap.start()
     tasks = []
     certifier = _certifier(settings, proxy)
     if certifier is not None:
         tasks.append(asyncio.create_task(certifier.run()))
+    tap = grpc.aio.server()
+    tap_address = f"{settings.tap[0]}:{settings.tap[1]}"
+    if certifier is None or not settings.tap_clients:  # plain text, open to anyone
+        if certifier is not None:
+            log.warning("tap port open to anyone: %s is not set", ProxyEnv.TAP_CLIENTS)
+        tap_pb2_grpc.add_TapServicer_to_server(TapService(proxy.tap), tap)
+        tap.add_insecure_port(tap_address)
+        await tap.start()
+    else:  # mTLS with our leaf, for the identities the install names: after the first leaf
+        tap_pb2_grpc.add_TapServicer_to_server(TapService(proxy.tap, settings.tap_clients), tap)
+        tasks.append(asyncio.create_task(_serve_tap(tap, tap_address, certifier)))
     if settings.config_addr:
 
         def apply(snapshot: ProxySnapshot) -> None:
@@ -160,7 +193,15 @@ async def run(settings: Settings) -> None:
             # a subscription that returns finds its Service already routable.
             proxy.apply(snapshot.config)
 
-        client = ConfigClient(settings.config_addr, settings.identity, validate=apply)
+        # Certificate first, then config: the stream is mTLS with the proxy's own leaf
+        # (the identity service needs no config, so this order cannot deadlock).
+        client = ConfigClient(
+            settings.config_addr,
+            settings.identity,
+            validate=apply,
+            credentials=None if certifier is None else certifier.channel_credentials,
+            server_name=settings.identity_server_name,
+        )
         proxy.discover = client.outbound
         tasks.append(asyncio.create_task(client.run()))
     loop = asyncio.get_running_loop()

@@ -22,9 +22,10 @@ from prometheus_client import start_http_server
 from weft_api.identity import DEFAULT_TRUST_DOMAIN
 from weft_api.mesh import IDENTITY_PORT
 from weft_operator import handlers
+from weft_operator.config_server.server import ServerTls
 from weft_operator.config_server.service import config_service
 from weft_operator.identity.issuer_store import load_or_create
-from weft_operator.identity.server import start_identity_server
+from weft_operator.identity.server import config_server_credentials, start_identity_server
 from weft_operator.kube_writer import KubeWriter
 from weft_operator.reconciler import Reconciler
 
@@ -119,8 +120,14 @@ async def operate(api: ApiClient, args: argparse.Namespace) -> None:
             )
             services.push_async_callback(server.stop, 5.0)
         if args.config_port:
+            tls = None  # without the identity service no proxy has a certificate
+            if ca is not None:
+                credentials = config_server_credentials(ca, args.namespace, args.trust_domain)
+                tls = ServerTls(credentials, args.trust_domain)
             config = await services.enter_async_context(
-                config_service(reconciler, writer.carry_out, args.config_addr, args.config_port)
+                config_service(
+                    reconciler, writer.carry_out, args.config_addr, args.config_port, tls=tls
+                )
             )
             if ca is not None:  # proxies learn the roots that verify their peers here
                 config.hub.set_trust_bundle(ca.trust_roots_pem)

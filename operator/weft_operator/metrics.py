@@ -43,3 +43,9 @@ CONFIG_PROTOCOL_ERRORS = Counter(
     "Requests or streams the config server refused, by reason",
     ["reason"],
 )
+CONFIG_REFUSALS = Counter(
+    "weft_operator_config_refusals_total",
+    "Config streams refused because the client's identity may not read the config its "
+    "hello names, by reason",
+    ["reason"],
+)

@@ -70,7 +70,7 @@ EXPECTED: tuple[Expected, ...] = (
         "access.smi-spec.io",
         "TrafficTarget",
         "traffictargets",
-        ("v1alpha1", "v1alpha2", "v1alpha3"),
+        ("v1alpha1", "v1alpha2", "v1alpha3", "v1alpha4"),
         "v1alpha3",
         ("tt",),
     ),
@@ -126,6 +126,11 @@ EXPECTED: tuple[Expected, ...] = (
 )
 BY_KIND = {(e.group, e.kind): e for e in EXPECTED}
 ACCEPTED_PATH = '.status.conditions[?(@.type=="Accepted")].status'
+
+
+def condition_path(kind: str) -> str:
+    return f'.status.conditions[?(@.type=="{kind}")].status'
+
 
 # Where a field cannot be described structurally, and only there, the schema keeps what was
 # written: HTTPRouteGroup headers (map or list), ServiceProfile nested conditions, HTTPRoute
@@ -461,6 +466,12 @@ def test_printer_columns(exp: Expected) -> None:
     for v in _crd_for(exp)["spec"]["versions"]:
         cols = {c["name"]: c for c in v["additionalPrinterColumns"]}
         assert cols["Accepted"]["jsonPath"] == ACCEPTED_PATH
+        assert cols["Accepted"]["priority"] == 1  # -o wide: Ready says more
+        # Ready, not Accepted, by default: a split naming no existing Service is accepted.
+        names = [c["name"] for c in v["additionalPrinterColumns"] if not c.get("priority")]
+        assert names[-3:] == ["Ready", "Programmed", "Age"]
+        assert cols["Ready"]["jsonPath"] == condition_path("Ready")
+        assert cols["Programmed"]["jsonPath"] == condition_path("Programmed")
         assert cols["Age"] == {
             **cols["Age"],
             "type": "date",
@@ -630,6 +641,13 @@ def test_example_validates(doc: dict[str, Any]) -> None:
     assert validate_object(doc, _schema(exp, version)) == []
 
 
+@pytest.mark.parametrize("version", ["v1alpha3", "v1alpha4"])
+def test_route_groups_take_top_level_matches_where_the_next_version_does(version: str) -> None:
+    """SMI's own A/B example writes top-level matches; v1alpha3 refused what v1alpha4 took."""
+    body = {"matches": [{"name": "firefox-users", "headers": [{"user-agent": ".*Firefox.*"}]}]}
+    assert _errors(SMI_SPECS, "HTTPRouteGroup", version, body) == []
+
+
 def test_example_names_are_unique_per_kind() -> None:
     keys = [(doc["kind"], doc["metadata"]["name"]) for _, _, doc in EXAMPLES]
     assert len(keys) == len(set(keys))
@@ -672,7 +690,6 @@ POLICY = "policy.linkerd.io"
             {"spec": {"matches": [{"name": "x"}]}},
             "missing required field 'matches'",
         ),
-        (SMI_SPECS, "HTTPRouteGroup", "v1alpha3", {"matches": [{"name": "x"}]}, "unknown field"),
         (
             SMI_SPECS,
             "HTTPRouteGroup",

@@ -126,3 +126,56 @@ def test_settings_change_names_and_cluster_networks() -> None:
     assert endpoint.identity == "books.booksapp.serviceaccount.identity.example.org"
     networks = config.inbound_default.authorizations[0].networks
     assert [network.cidr for network in networks] == ["10.8.0.0/16"]
+
+
+def _split_of(service: str, *backends: tuple[str, int]) -> dict[str, Any]:
+    return {
+        "apiVersion": "split.smi-spec.io/v1alpha2",
+        "kind": "TrafficSplit",
+        "metadata": {"name": "books-rollout", "namespace": "booksapp"},
+        "spec": {
+            "service": service,
+            "backends": [{"service": name, "weight": weight} for name, weight in backends],
+        },
+    }
+
+
+def test_a_backend_that_is_the_root_gets_the_roots_own_endpoints() -> None:
+    """Linkerd's booksapp, Argo Rollouts' stable Service: the root's share goes to the
+    root Service's EndpointSlices, as linkerd-smi does, not to the split again."""
+    bodies = [body for body in manifests("split-v1alpha2") if body["kind"] != "TrafficSplit"]
+    split = _split_of("books", ("books", 900), ("books-v2", 100))
+    index = index_of([*bodies, split])
+    parent = build_outbound_service(index, "booksapp", "books")
+    unsplit = build_outbound_service(index_of(bodies), "booksapp", "books")
+    assert parent is not None
+    assert unsplit is not None
+    (root_alone,) = unsplit.backends
+    assert [(backend.name, backend.weight) for backend in parent.backends] == [
+        ("books", 900),
+        ("books-v2", 100),
+    ]
+    assert parent.backends[0].ports == root_alone.ports
+    assert {e.address for port in parent.backends[0].ports for e in port.endpoints} == {
+        "10.42.0.31",
+        "10.42.0.32",
+    }
+
+
+@pytest.mark.parametrize(
+    "written", ["books-v2.booksapp", "books-v2.booksapp.svc", "books-v2.booksapp.svc.cluster.local"]
+)
+def test_services_written_as_dns_names_resolve_as_plain_names(written: str) -> None:
+    bodies = [body for body in manifests("split-v1alpha2") if body["kind"] != "TrafficSplit"]
+    plain = build_outbound_service(
+        index_of([*bodies, _split_of("books", ("books-v1", 1), ("books-v2", 1))]),
+        "booksapp",
+        "books",
+    )
+    root = written.replace("books-v2", "books")
+    dotted = build_outbound_service(
+        index_of([*bodies, _split_of(root, ("books-v1", 1), (written, 1))]), "booksapp", "books"
+    )
+    assert dotted == plain
+    assert plain is not None
+    assert [backend.name for backend in plain.backends] == ["books-v1", "books-v2"]

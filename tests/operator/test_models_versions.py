@@ -8,6 +8,7 @@ import pytest
 
 from weft_operator.models import (
     HTTPRouteGroup,
+    InvalidResource,
     Kind,
     ServiceProfile,
     TCPRoute,
@@ -65,6 +66,56 @@ def test_split_matches_name_route_groups() -> None:
     parsed = parse_resource(manifest("split.smi-spec.io/v1alpha4", "TrafficSplit", body))
     assert isinstance(parsed, TrafficSplit)
     assert [match.name for match in parsed.spec.matches] == ["testers"]
+
+
+def named_split(service: str, *backends: str) -> dict[str, Any]:
+    body = {
+        "spec": {
+            "service": service,
+            "backends": [{"service": backend, "weight": 1} for backend in backends],
+        }
+    }
+    return manifest("split.smi-spec.io/v1alpha4", "TrafficSplit", body)
+
+
+@pytest.mark.parametrize(
+    ("written", "domain"),
+    [
+        ("bookstore", None),
+        ("bookstore.booksapp", None),
+        ("bookstore.booksapp.svc", None),
+        ("bookstore.booksapp.svc.cluster.local", "cluster.local"),
+        ("bookstore.booksapp.svc.corp.example", "corp.example"),
+    ],
+)
+def test_split_services_may_be_written_as_dns_names(written: str, domain: str | None) -> None:
+    """OSM's examples write `bookstore.bookstore`; SMI calls spec.service "the FQDN
+    that applications will use"."""
+    parsed = parse_resource(named_split(written, written, "books-v2"))
+    assert isinstance(parsed, TrafficSplit)
+    assert parsed.spec.service == "bookstore"
+    assert [backend.service for backend in parsed.spec.backends] == ["bookstore", "books-v2"]
+    expected = (
+        () if domain is None else (("spec.service", domain), ("spec.backends[0].service", domain))
+    )
+    assert parsed.written_domains == expected
+
+
+def test_a_split_service_of_another_namespace_is_invalid() -> None:
+    with pytest.raises(InvalidResource) as invalid:
+        parse_resource(named_split("books", "books-v2.shop.svc.cluster.local"))
+    assert str(invalid.value) == (
+        "TrafficSplit booksapp/books: spec.backends[0].service: 'books-v2.shop.svc.cluster.local' "
+        "names a Service in namespace 'shop', but a TrafficSplit splits between Services of "
+        "its own namespace ('booksapp'); create the split in 'shop'"
+    )
+
+
+@pytest.mark.parametrize("written", ["books.booksapp.cluster.local", "Books.booksapp", "books."])
+def test_a_dotted_split_service_of_no_known_shape_is_invalid(written: str) -> None:
+    with pytest.raises(InvalidResource) as invalid:
+        parse_resource(named_split(written, "books-v2"))
+    assert f"spec.service: {written!r} is not a Service name" in str(invalid.value)
 
 
 MATCHES = [{"name": "android", "methods": ["GET"], "headers": {"User-Agent": ".*Android.*"}}]
@@ -210,3 +261,20 @@ def test_not_as_a_list_of_several_means_none_of_them() -> None:
             any=(RequestCondition(method="GET"), RequestCondition(path_regex="/admin/.*"))
         )
     )
+
+
+def test_traffic_targets_are_read_at_v1alpha4_and_identity_bindings_refused() -> None:
+    spec = {
+        "destination": {"kind": "ServiceAccount", "name": "books", "group": ""},
+        "rules": [{"kind": "TCPRoute", "name": "books-port"}],
+        "sources": [{"kind": "ServiceAccount", "name": "webapp"}],
+    }
+    v4 = parse_resource(manifest("access.smi-spec.io/v1alpha4", "TrafficTarget", {"spec": spec}))
+    v3 = parse_resource(manifest("access.smi-spec.io/v1alpha3", "TrafficTarget", {"spec": spec}))
+    assert isinstance(v4, TrafficTarget)
+    assert isinstance(v3, TrafficTarget)
+    assert v4.spec == v3.spec
+    bound = {**spec, "sources": [{"kind": "IdentityBinding", "name": "webapp"}]}
+    with pytest.raises(InvalidResource) as invalid:
+        parse_resource(manifest("access.smi-spec.io/v1alpha4", "TrafficTarget", {"spec": bound}))
+    assert "spec.sources[0].kind" in str(invalid.value)

@@ -19,6 +19,9 @@ from weft_cli import local_install, manifests
 from weft_localcluster import ports, processes
 from weft_localcluster.cluster import ClusterInfo
 from weft_localcluster.waiting import eventually
+from weft_operator.catalog import build_outbound_service
+from weft_operator.index.store import MeshIndex
+from weft_operator.models.registry import parse_resource
 
 SPLIT = ("split.smi-spec.io", "v1alpha4", "trafficsplits")
 PROFILE = ("linkerd.io", "v1alpha2", "serviceprofiles")
@@ -258,3 +261,102 @@ async def test_a_split_over_hundreds_of_missing_backends_still_says_what_is_wron
         "ts/podinfo",
         "--timeout=5s",
     )
+
+
+async def ready(api: ApiClient, namespace: str, name: str) -> dict[str, Any] | None:
+    found = await conditions(api, SPLIT, namespace, name)
+    return found if found.get("Ready", {}).get("status") == "True" else None
+
+
+async def test_a_split_whose_root_is_a_backend_sends_its_share_to_the_roots_endpoints(
+    cluster: ClusterInfo, api: ApiClient, namespace: str, weft_operator: processes.ProcessRecord
+) -> None:
+    """Linkerd's booksapp: `webapp` is the root and a backend. Its share goes to the
+    webapp Service's own EndpointSlices (as linkerd-smi does), not to the split again."""
+    await service(api, namespace, "webapp")
+    await service(api, namespace, "webapp-canary")
+    root_slice = {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {"name": "webapp-1", "labels": {"kubernetes.io/service-name": "webapp"}},
+        "addressType": "IPv4",
+        "ports": [{"port": 9898, "protocol": "TCP"}],
+        "endpoints": [{"addresses": ["10.244.7.21"], "conditions": {"ready": True}}],
+    }
+    split = flagger_split("webapp", "webapp", "webapp-canary")
+    body = "\n---\n".join(json.dumps(d) for d in (root_slice, split))
+    kubectl(cluster, "apply", "-n", namespace, "-f", "-", stdin=body)
+    found = await eventually(lambda: ready(api, namespace, "webapp"), "Ready=True")
+    assert found["ResolvedRefs"]["status"] == "True"
+
+    index = MeshIndex()
+    for kind in ("services", "endpointslices", "trafficsplits"):
+        listed = json.loads(kubectl(cluster, "get", kind, "-n", namespace, "-o", "json"))
+        for item in listed["items"]:
+            index.apply(parse_resource(item))
+    parent = build_outbound_service(index, namespace, "webapp")
+    assert parent is not None
+    assert [(b.name, b.weight) for b in parent.backends] == [
+        ("webapp", 900),
+        ("webapp-canary", 100),
+    ]
+    root_endpoints = [e.address for port in parent.backends[0].ports for e in port.endpoints]
+    assert root_endpoints == ["10.244.7.21"]
+
+
+async def test_split_services_written_as_dns_names_resolve(
+    cluster: ClusterInfo, api: ApiClient, namespace: str, weft_operator: processes.ProcessRecord
+) -> None:
+    """OSM writes `bookstore.bookstore`; SMI calls spec.service "the FQDN that
+    applications will use". Taken literally they resolved nothing, silently."""
+    for name in ("bookstore", "bookstore-v1", "bookstore-v2"):
+        await service(api, namespace, name)
+    split: dict[str, Any] = {
+        "apiVersion": "split.smi-spec.io/v1alpha2",
+        "kind": "TrafficSplit",
+        "metadata": {"name": "bookstore-split"},
+        "spec": {
+            "service": f"bookstore.{namespace}",
+            "backends": [
+                {"service": "bookstore-v1", "weight": 50},
+                {"service": f"bookstore-v2.{namespace}.svc.cluster.local", "weight": 50},
+            ],
+        },
+    }
+    kubectl(cluster, "apply", "-n", namespace, "-f", "-", stdin=json.dumps(split))
+    found = await eventually(lambda: ready(api, namespace, "bookstore-split"), "Ready=True")
+    assert found["ResolvedRefs"]["status"] == "True"
+
+    elsewhere = {**split, "metadata": {"name": "elsewhere"}}
+    elsewhere["spec"] = {**split["spec"], "service": "bookstore.other-namespace"}
+    kubectl(cluster, "apply", "-n", namespace, "-f", "-", stdin=json.dumps(elsewhere))
+
+    async def rejected() -> dict[str, Any] | None:
+        found = await conditions(api, SPLIT, namespace, "elsewhere")
+        return found if found.get("Accepted", {}).get("status") == "False" else None
+
+    found = await eventually(rejected, "Accepted=False for another namespace's Service")
+    assert "names a Service in namespace 'other-namespace'" in found["Accepted"]["message"]
+
+
+async def test_kubectl_get_shows_ready_and_programmed(
+    cluster: ClusterInfo, api: ApiClient, namespace: str, weft_operator: processes.ProcessRecord
+) -> None:
+    """ACCEPTED alone read True on a split that resolved nothing."""
+    await service(api, namespace, "podinfo")
+    await service(api, namespace, "podinfo-primary")
+    split = flagger_split("podinfo", "podinfo-primary", "podinfo-canary")
+    kubectl(cluster, "apply", "-n", namespace, "-f", "-", stdin=json.dumps(split))
+
+    async def unresolved() -> dict[str, Any] | None:
+        found = await conditions(api, SPLIT, namespace, "podinfo")
+        return found if found.get("Ready", {}).get("status") == "False" else None
+
+    await eventually(unresolved, "Ready=False while podinfo-canary is missing")
+    header, row = kubectl(cluster, "get", "ts", "-n", namespace).splitlines()
+    assert header.split() == [
+        "NAME", "SERVICE", "READY", "PROGRAMMED", "AGE",
+    ]  # fmt: skip
+    assert row.split()[:3] == ["podinfo", "podinfo", "False"]
+    wide = kubectl(cluster, "get", "ts", "-n", namespace, "-o", "wide").splitlines()[0]
+    assert "ACCEPTED" in wide.split()

@@ -194,7 +194,7 @@ async def test_validation_refuses_with_the_reason_as_the_status_message(running:
         "apiVersion": "split.smi-spec.io/v1alpha2",
         "kind": "TrafficSplit",
         "metadata": {"name": "books"},
-        "spec": {"service": "books", "backends": [{"service": "books", "weight": 1}]},
+        "spec": {"service": "books", "backends": [{"service": "books-v2", "weight": 0}]},
     }
     _, review = await running.post("/validate", admission_review(split))
     assert review["response"]["allowed"] is False
@@ -203,16 +203,15 @@ async def test_validation_refuses_with_the_reason_as_the_status_message(running:
 
 
 async def test_a_refusal_names_the_first_problems_and_counts_the_others(running: Running) -> None:
-    backends = [{"service": "books", "weight": 1} for _ in range(40)]  # each the root itself
-    split = {
-        "apiVersion": "split.smi-spec.io/v1alpha4",
-        "kind": "TrafficSplit",
+    authentication = {
+        "apiVersion": "policy.linkerd.io/v1alpha1",
+        "kind": "MeshTLSAuthentication",
         "metadata": {"name": "books"},
-        "spec": {"service": "books", "backends": backends},
+        "spec": {"identities": [f"Not An Identity {i}" for i in range(40)]},
     }
-    _, review = await running.post("/validate", admission_review(split))
+    _, review = await running.post("/validate", admission_review(authentication))
     message = review["response"]["status"]["message"]
-    assert message.count("is the root Service") == 5
+    assert message.count("is not an identity") == 5
     assert message.endswith("; and 35 more")
 
 

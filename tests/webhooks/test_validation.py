@@ -75,9 +75,35 @@ def test_a_split_may_give_one_backend_no_traffic() -> None:
     assert problems(split("1", "0", version="v1alpha1"), CONTEXT) == []
 
 
-def test_a_backend_that_is_its_own_root_service_is_refused() -> None:
-    (message,) = problems(split(90, 10, root="books-1"), CONTEXT)
-    assert "spec.backends[1].service: 'books-1' is the root Service" in message
+def test_a_backend_that_is_its_own_root_service_is_admitted() -> None:
+    """Linkerd's booksapp and Argo Rollouts' stable Service do it (as linkerd-smi allows)."""
+    assert problems(split(90, 10, root="books-1"), CONTEXT) == []
+
+
+def test_split_services_written_for_this_cluster_domain_are_admitted() -> None:
+    body = split(90, 10, root="books.shop")
+    body["spec"]["backends"][0]["service"] = "books-0.shop.svc"
+    body["spec"]["backends"][1]["service"] = "books-1.shop.svc.cluster.local"
+    assert problems(body, CONTEXT) == []
+
+
+def test_a_split_service_of_another_cluster_domain_is_refused() -> None:
+    body = split(90, 10, root="books.shop.svc.corp.example")
+    (message,) = problems(body, CONTEXT)
+    assert message == (
+        "TrafficSplit shop/books: spec.service: ends in cluster domain 'corp.example', but "
+        "this cluster's domain is 'cluster.local'; write .svc.cluster.local, or the "
+        "Service's name alone"
+    )
+    assert problems(body, ValidationContext(cluster_domain="corp.example")) == []
+
+
+def test_a_split_service_of_another_namespace_is_refused() -> None:
+    (message,) = problems(split(90, 10, root="books.other"), CONTEXT)
+    assert message.startswith(
+        "TrafficSplit shop/books: spec.service: 'books.other' names a Service in namespace "
+        "'other', but a TrafficSplit splits between Services of its own namespace ('shop')"
+    )
 
 
 def test_a_split_over_more_backends_than_weft_accepts_is_refused_with_the_limit() -> None:

@@ -27,6 +27,7 @@ from weft_localcluster.cluster import ClusterInfo
 from weft_localcluster.waiting import eventually
 from weft_operator.identity.issuer_store import TRUST_ROOTS, TRUST_ROOTS_KEY
 from weft_operator.identity.server import serving_identity
+from weft_operator.models import HTTPRouteGroup, parse_resource
 
 WEFT_NAMESPACE = "weft"
 SPLITS = ("split.smi-spec.io", "trafficsplits")
@@ -369,3 +370,122 @@ async def test_a_split_over_more_backends_than_weft_accepts_is_refused_with_the_
         f"TrafficSplit {namespace}/podinfo: spec.backends: 412 backends, more than the 100 "
         "Weft accepts in one TrafficSplit"
     ) in applied.stderr
+
+
+async def test_a_split_whose_root_is_also_a_backend_is_admitted(
+    api: ApiClient, namespace: str, webhooks: processes.ProcessRecord
+) -> None:
+    """Linkerd's booksapp sample and Argo Rollouts' default SMI setup: the root (stable)
+    Service is a backend too."""
+    split = {
+        "apiVersion": "split.smi-spec.io/v1alpha1",
+        "kind": "TrafficSplit",
+        "metadata": {"name": "webapp"},
+        "spec": {
+            "service": "webapp",
+            "backends": [
+                {"service": "webapp", "weight": "900m"},
+                {"service": "webapp-canary", "weight": "100m"},
+            ],
+        },
+    }
+    custom = client.CustomObjectsApi(api)
+    await custom.create_namespaced_custom_object(SPLITS[0], "v1alpha1", namespace, SPLITS[1], split)
+    stored = await custom.get_namespaced_custom_object(
+        SPLITS[0], "v1alpha4", namespace, SPLITS[1], "webapp"
+    )
+    assert [b["service"] for b in stored["spec"]["backends"]] == ["webapp", "webapp-canary"]
+
+
+async def test_split_services_as_dns_names_are_admitted_and_other_namespaces_refused(
+    api: ApiClient, namespace: str, webhooks: processes.ProcessRecord
+) -> None:
+    def split(name: str, root: str, backend: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "split.smi-spec.io/v1alpha2",
+            "kind": "TrafficSplit",
+            "metadata": {"name": name},
+            "spec": {
+                "service": root,
+                "backends": [{"service": backend, "weight": 100}],
+            },
+        }
+
+    custom = client.CustomObjectsApi(api)
+    args = (SPLITS[0], "v1alpha2", namespace, SPLITS[1])
+    await custom.create_namespaced_custom_object(
+        *args, split("osm", f"bookstore.{namespace}", f"bookstore-v2.{namespace}")
+    )
+    await custom.create_namespaced_custom_object(
+        *args, split("fqdn", f"books.{namespace}.svc.cluster.local", "books-v2")
+    )
+    with pytest.raises(ApiException) as refused:
+        await custom.create_namespaced_custom_object(
+            *args, split("elsewhere", "books", "books-v2.other-namespace")
+        )
+    assert refusal(refused.value) == (
+        'admission webhook "validate.weft.dev" denied the request: '
+        f"TrafficSplit {namespace}/elsewhere: spec.backends[0].service: "
+        "'books-v2.other-namespace' names a Service in namespace 'other-namespace', but a "
+        "TrafficSplit splits between Services of its own namespace "
+        f"({namespace!r}); create the split in 'other-namespace'"
+    )
+    with pytest.raises(ApiException) as refused:
+        await custom.create_namespaced_custom_object(
+            *args, split("domain", f"books.{namespace}.svc.corp.example", "books-v2")
+        )
+    assert "ends in cluster domain 'corp.example'" in refusal(refused.value)
+
+
+async def test_traffic_targets_are_served_at_v1alpha4_and_convert(
+    api: ApiClient, namespace: str, webhooks: processes.ProcessRecord
+) -> None:
+    target: dict[str, Any] = {
+        "apiVersion": "access.smi-spec.io/v1alpha4",
+        "kind": "TrafficTarget",
+        "metadata": {"name": "books"},
+        "spec": {
+            "destination": {"kind": "ServiceAccount", "name": "books", "namespace": namespace},
+            "rules": [{"kind": "HTTPRouteGroup", "name": "books-routes", "matches": ["list"]}],
+            "sources": [{"kind": "ServiceAccount", "name": "webapp", "namespace": namespace}],
+        },
+    }
+    custom = client.CustomObjectsApi(api)
+    args = ("access.smi-spec.io", "v1alpha4", namespace, "traffictargets")
+    await custom.create_namespaced_custom_object(*args, target)
+    old = await custom.get_namespaced_custom_object(
+        "access.smi-spec.io", "v1alpha1", namespace, "traffictargets", "books"
+    )
+    assert old["destination"]["name"] == "books"
+    assert old["specs"] == target["spec"]["rules"]
+    again = await custom.get_namespaced_custom_object(*args, "books")
+    assert again["spec"] == target["spec"]
+
+    bound = {**target, "metadata": {"name": "bound"}}
+    bound["spec"] = {**target["spec"], "sources": [{"kind": "IdentityBinding", "name": "web"}]}
+    with pytest.raises(ApiException) as refused:
+        await custom.create_namespaced_custom_object(*args, bound)
+    assert "spec.sources[0].kind" in refusal(refused.value)
+
+
+async def test_a_route_group_with_top_level_matches_is_taken_at_v1alpha3_as_at_v1alpha4(
+    api: ApiClient, namespace: str, webhooks: processes.ProcessRecord
+) -> None:
+    """SMI's A/B example writes top-level matches; v1alpha3 refused what v1alpha4 took."""
+    matches = [{"name": "firefox-users", "headers": [{"user-agent": ".*Firefox.*"}]}]
+    custom = client.CustomObjectsApi(api)
+    for version in ("v1alpha3", "v1alpha4"):
+        group = {
+            "apiVersion": f"specs.smi-spec.io/{version}",
+            "kind": "HTTPRouteGroup",
+            "metadata": {"name": f"ab-test-{version}"},
+            "matches": matches,
+        }
+        args = ("specs.smi-spec.io", version, namespace, "httproutegroups")
+        await custom.create_namespaced_custom_object(*args, group, field_validation="Strict")
+        found = await custom.get_namespaced_custom_object(
+            "specs.smi-spec.io", "v1alpha4", namespace, "httproutegroups", f"ab-test-{version}"
+        )
+        parsed = parse_resource(found)  # as the operator reads it, whichever layout it has
+        assert isinstance(parsed, HTTPRouteGroup)
+        assert [match.name for match in parsed.spec.matches] == ["firefox-users"]

@@ -6,13 +6,18 @@
 - Reconnections wait a jittered, growing delay, reset once a stream delivers a config.
 - Outbound services are subscribed to on first use (`outbound`), by authority or by
   cluster IP; subscriptions are re-sent in the hello of every new stream.
+- With `credentials` (the proxy's workload certificate, as gRPC channel credentials)
+  the stream is mTLS and the server must prove `server_name`; each stream awaits the
+  credentials anew, so the first waits for the first certificate and a renewal reaches
+  the next stream while the current one goes on (the server ends a stream when its
+  certificate expires). Without them, plain text (tests, `weft inject` offline).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import grpc
 from grpc import aio
@@ -55,7 +60,11 @@ class ConfigClient:
         store: ConfigStore[ProxySnapshot] | None = None,
         backoff: Backoff | None = None,
         channel_options: Sequence[tuple[str, int | str]] = CHANNEL_OPTIONS,
+        credentials: Callable[[], Awaitable[grpc.ChannelCredentials]] | None = None,
+        server_name: str | None = None,
     ) -> None:
+        self.credentials = credentials
+        self.server_name = server_name
         self.address = address
         self.identity = identity
         self.proxy_version = proxy_version
@@ -100,8 +109,17 @@ class ConfigClient:
             log.debug("reconnecting to %s in %.2fs", self.address, delay)
             await asyncio.sleep(delay)
 
+    async def _channel(self) -> aio.Channel:
+        if self.credentials is None:
+            return aio.insecure_channel(self.address, options=self.channel_options)
+        credentials = await self.credentials()
+        options = list(self.channel_options)
+        if self.server_name:
+            options.append(("grpc.ssl_target_name_override", self.server_name))
+        return aio.secure_channel(self.address, credentials, options=options)
+
     async def _stream(self) -> None:
-        async with aio.insecure_channel(self.address, options=self.channel_options) as channel:
+        async with await self._channel() as channel:
             call = dpb_grpc.ConfigDiscoveryStub(channel).Stream()
             outbox: asyncio.Queue[dpb.ProxyRequest] = asyncio.Queue()
             outbox.put_nowait(self._hello())

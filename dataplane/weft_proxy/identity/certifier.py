@@ -56,6 +56,8 @@ class Certifier:
         self.clock = clock
         self.credentials: Credentials | None = None
         self.on_rotate: list[Callable[[Credentials], None]] = []
+        self._obtained = asyncio.Event()
+        self._channel: tuple[Credentials, grpc.ChannelCredentials] | None = None
         # Linkerd's names; a Gauge for the count keeps the exact name (a Counter adds _total).
         self._expiry = Gauge(
             "identity_cert_expiration_timestamp_seconds",
@@ -89,6 +91,26 @@ class Certifier:
             self.trust_roots_pem = response.trust_anchors_pem.encode()
         return Credentials(self.identity, key, leaf, chain, self.trust_roots_pem)
 
+    async def current(self) -> Credentials:
+        """The current credentials, waiting for the first ones."""
+        await self._obtained.wait()
+        assert self.credentials is not None
+        return self.credentials
+
+    async def channel_credentials(self) -> grpc.ChannelCredentials:
+        """gRPC client credentials of the current leaf (mTLS to the config server),
+        waiting for the first leaf. A channel keeps the credentials it opened with, so
+        a renewal reaches the next channel; the ones open keep theirs."""
+        credentials = await self.current()
+        if self._channel is None or self._channel[0] is not credentials:
+            channel = grpc.ssl_channel_credentials(
+                root_certificates=credentials.trust_roots_pem,
+                private_key=credentials.key_pem(),
+                certificate_chain=credentials.certificates_pem(),
+            )
+            self._channel = (credentials, channel)
+        return self._channel[1]
+
     def _renew_in(self, credentials: Credentials) -> float:
         start = credentials.leaf.not_valid_before_utc.timestamp()
         lifetime = credentials.not_after - start
@@ -98,6 +120,7 @@ class Certifier:
         self.credentials = credentials
         self._expiry.set(credentials.not_after)
         self._refreshes.inc()
+        self._obtained.set()
         for callback in self.on_rotate:
             callback(credentials)
 

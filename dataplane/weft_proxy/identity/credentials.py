@@ -35,12 +35,20 @@ class Credentials:
     def not_after(self) -> float:
         return self.leaf.not_valid_after_utc.timestamp()
 
-    def _chain_pem(self) -> bytes:
-        pem = serialization.Encoding.PEM
-        key = self.key.private_bytes(
-            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    def key_pem(self) -> bytes:
+        return self.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
         )
-        return b"".join(cert.public_bytes(pem) for cert in (self.leaf, *self.chain)) + key
+
+    def certificates_pem(self) -> bytes:
+        """The leaf, then the chain up to (not including) the trust roots."""
+        pem = serialization.Encoding.PEM
+        return b"".join(cert.public_bytes(pem) for cert in (self.leaf, *self.chain))
+
+    def _chain_pem(self) -> bytes:
+        return self.certificates_pem() + self.key_pem()
 
     def _load(self, context: ssl.SSLContext, alpn: tuple[str, ...]) -> ssl.SSLContext:
         fd = os.memfd_create("weft-identity", os.MFD_CLOEXEC)

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 from weft_operator.config_server.hub import ConfigHub
 from weft_operator.config_server.reporter import CarryOut, ConvergenceReporter
-from weft_operator.config_server.server import ConfigServer
+from weft_operator.config_server.server import ConfigServer, ServerTls
 from weft_operator.reconciler import Change, Reconciler
 
 log = logging.getLogger(__name__)
@@ -25,11 +25,13 @@ async def config_service(
     *,
     quiet: float = 1.0,
     most: float = 30.0,
+    tls: ServerTls | None = None,
 ) -> AsyncIterator[ConfigServer]:
     """Serve configs on `address:port` until the block ends; first configs go out once
-    the index is warm (see `_serve_when_warm`)."""
+    the index is warm (see `_serve_when_warm`). With `tls`, over mTLS to proxies whose
+    identity may read the config they ask for (`server`)."""
     hub = ConfigHub(reconciler.index, serving=False)
-    server = ConfigServer(hub)
+    server = ConfigServer(hub, tls=tls)
     warmup = _Warmup()
     reconciler.add_listener(server.on_change)
     reconciler.add_listener(warmup.on_change)

@@ -26,6 +26,23 @@ def serving_identity(namespace: str, trust_domain: str) -> str:
 
 
 def server_credentials(ca: MeshCA, namespace: str, trust_domain: str) -> grpc.ServerCredentials:
+    return grpc.ssl_server_credentials([serving_key_and_chain(ca, namespace, trust_domain)])
+
+
+def config_server_credentials(
+    ca: MeshCA, namespace: str, trust_domain: str
+) -> grpc.ServerCredentials:
+    """The config server's: the same serving identity, and client certificates required
+    and verified against the trust roots (a proxy proves itself with its own leaf).
+    The roots are read at start: after a trust-anchor rotation, restart the operator."""
+    return grpc.ssl_server_credentials(
+        [serving_key_and_chain(ca, namespace, trust_domain)],
+        root_certificates=ca.trust_roots_pem,
+        require_client_auth=True,
+    )
+
+
+def serving_key_and_chain(ca: MeshCA, namespace: str, trust_domain: str) -> tuple[bytes, bytes]:
     identity = serving_identity(namespace, trust_domain)
     key = new_key()
     csr = certificate_request(key, identity, spiffe_id("weft-operator", namespace, trust_domain))
@@ -35,7 +52,7 @@ def server_credentials(ca: MeshCA, namespace: str, trust_domain: str) -> grpc.Se
                    now, SERVER_LIFETIME),
         key,
     )  # fmt: skip
-    return grpc.ssl_server_credentials([(leaf.key_pem(), leaf.cert_pem() + ca.issuer.cert_pem())])
+    return leaf.key_pem(), leaf.cert_pem() + ca.issuer.cert_pem()
 
 
 async def start_identity_server(

@@ -1,4 +1,7 @@
-"""SMI `access.smi-spec.io`: TrafficTarget, served at v1alpha1 to v1alpha3."""
+"""SMI `access.smi-spec.io`: TrafficTarget, served at v1alpha1 to v1alpha4.
+
+v1alpha4 subjects may also be IdentityBindings, which Weft does not implement yet: a
+target naming one is invalid, with the reason, rather than silently allowing nothing."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ class Subject(Frozen):
     """A ServiceAccount; `namespace` defaults to the TrafficTarget's."""
 
     kind: Literal["ServiceAccount"]
+    group: str = ""  # v1alpha4; a ServiceAccount's is the core group, ""
     name: str
     namespace: str | None = None
     port: PortNumber | None = None  # destination only, before v1alpha3
@@ -45,7 +49,7 @@ class _TrafficTargetV1alpha1(TrafficTargetSpec):
 class TrafficTarget(Resource):
     KIND: ClassVar[Kind] = Kind.TRAFFIC_TARGET
     API_GROUP: ClassVar[str] = "access.smi-spec.io"
-    SERVED_VERSIONS: ClassVar[tuple[str, ...]] = ("v1alpha1", "v1alpha2", "v1alpha3")
+    SERVED_VERSIONS: ClassVar[tuple[str, ...]] = ("v1alpha1", "v1alpha2", "v1alpha3", "v1alpha4")
     spec: TrafficTargetSpec
 
     @property

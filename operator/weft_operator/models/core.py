@@ -74,13 +74,34 @@ class Container(Frozen):
 class PodSpec(Frozen):
     service_account_name: str = "default"
     node_name: str | None = None
+    host_network: bool = False
     containers: tuple[Container, ...] = ()
     init_containers: tuple[Container, ...] = ()
+
+
+class PodIp(Frozen):
+    ip: str
+
+
+class PodStatus(Frozen):
+    """Only the addresses: the config server checks that a proxy's stream comes from
+    its own pod (other status fields change often and would churn the index)."""
+
+    pod_ip: str | None = Field(None, alias="podIP")
+    pod_ips: tuple[PodIp, ...] = Field((), alias="podIPs")
 
 
 class Pod(_CoreResource):
     KIND: ClassVar[Kind] = Kind.POD
     spec: PodSpec
+    status: PodStatus = PodStatus()
+
+    @property
+    def ips(self) -> frozenset[str]:
+        found = {entry.ip for entry in self.status.pod_ips}
+        if self.status.pod_ip:
+            found.add(self.status.pod_ip)
+        return frozenset(found)
 
 
 class EndpointConditions(Frozen):
@@ -144,7 +165,8 @@ def parse_service(body: Mapping[str, Any]) -> Service:
 
 def parse_pod(body: Mapping[str, Any]) -> Pod:
     manifest = Manifest.read(body, Pod)
-    return Pod(meta=manifest.meta, spec=manifest.part(PodSpec))
+    status = manifest.part(PodStatus, at="status")
+    return Pod(meta=manifest.meta, spec=manifest.part(PodSpec), status=status)
 
 
 def parse_endpoint_slice(body: Mapping[str, Any]) -> EndpointSlice:

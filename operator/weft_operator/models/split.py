@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
@@ -12,6 +14,32 @@ from weft_operator.models.fields import milli_weight
 from weft_operator.models.manifest import Manifest
 
 _QUANTITY_WEIGHTS = "quantity_weights"
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+# `spec.service` "is the FQDN that applications will use" (SMI): OSM's examples write
+# `bookstore.bookstore`, others `bookstore.bookstore.svc.cluster.local`.
+_DOTTED_SERVICE = re.compile(
+    rf"(?P<name>{_DNS_LABEL})\.(?P<namespace>{_DNS_LABEL})(\.svc(\.(?P<domain>.+))?)?"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceName:
+    """A Service as a split names it: `name`, `name.ns`, `name.ns.svc[.<domain>]`."""
+
+    name: str
+    namespace: str | None = None
+    cluster_domain: str | None = None
+
+
+def service_name(written: str) -> ServiceName | None:
+    """The Service `written` names; None for a dotted name of no such shape. A name
+    without a dot is taken as it is (a missing Service, not an invalid split)."""
+    if "." not in written:
+        return ServiceName(written)
+    found = _DOTTED_SERVICE.fullmatch(written)
+    if found is None:
+        return None
+    return ServiceName(found["name"], found["namespace"], found["domain"])
 
 
 class SplitMatch(Frozen):
@@ -54,9 +82,42 @@ class TrafficSplit(Resource):
     API_GROUP: ClassVar[str] = "split.smi-spec.io"
     SERVED_VERSIONS: ClassVar[tuple[str, ...]] = ("v1alpha1", "v1alpha2", "v1alpha3", "v1alpha4")
     spec: TrafficSplitSpec
+    # (field, cluster domain) of each Service written as a full DNS name; the spec holds
+    # plain names. The validator checks the domains against the cluster's.
+    written_domains: tuple[tuple[str, str], ...] = ()
 
 
 def parse_traffic_split(body: Mapping[str, Any]) -> TrafficSplit:
     manifest = Manifest.read(body, TrafficSplit)
     context = {_QUANTITY_WEIGHTS: manifest.version == "v1alpha1"}
-    return TrafficSplit(meta=manifest.meta, spec=manifest.part(TrafficSplitSpec, context=context))
+    spec = manifest.part(TrafficSplitSpec, context=context)
+    domains: list[tuple[str, str]] = []
+
+    def resolve(written: str, field: str) -> str:
+        named = service_name(written)
+        if named is None:
+            raise manifest.invalid(
+                f"{field}: {written!r} is not a Service name; write the Service's name "
+                "(books), or <name>.<namespace> or <name>.<namespace>.svc.<cluster-domain> "
+                "(books.shop.svc.cluster.local)"
+            )
+        namespace = manifest.meta.namespace
+        if named.namespace is not None and namespace and named.namespace != namespace:
+            raise manifest.invalid(
+                f"{field}: {written!r} names a Service in namespace {named.namespace!r}, "
+                f"but a TrafficSplit splits between Services of its own namespace "
+                f"({namespace!r}); create the split in {named.namespace!r}"
+            )
+        if named.cluster_domain is not None:
+            domains.append((field, named.cluster_domain))
+        return named.name
+
+    root = resolve(spec.service, "spec.service")
+    backends = tuple(
+        backend.model_copy(
+            update={"service": resolve(backend.service, f"spec.backends[{position}].service")}
+        )
+        for position, backend in enumerate(spec.backends)
+    )
+    spec = spec.model_copy(update={"service": root, "backends": backends})
+    return TrafficSplit(meta=manifest.meta, spec=spec, written_domains=tuple(domains))

@@ -39,7 +39,7 @@ CONVERTERS: dict[tuple[str, str], Converter] = {
         httproutegroup.from_hub,
     ),
     ("access.smi-spec.io", "TrafficTarget"): Converter(
-        ("v1alpha1", "v1alpha2", "v1alpha3"),
+        ("v1alpha1", "v1alpha2", "v1alpha3", "v1alpha4"),
         traffictarget.to_hub,
         traffictarget.from_hub,
     ),

@@ -2,6 +2,7 @@
 
 - v1alpha1 keeps `destination`, `specs` (the rules) and `sources` at the top level;
   its destination port is a string (the Go type), later an integer.
+- v1alpha4 has v1alpha3's layout (the hub), subjects with an optional `group`.
 - v1alpha1 and v1alpha2 cannot name UDPRoute rules, and only v1alpha1 takes a named
   destination port: both are stashed in annotations by the versions without them.
 """

@@ -25,7 +25,9 @@ _Network = IPv4Network | IPv6Network
 MAX_SPLIT_BACKENDS = 100
 
 
-def split_problems(split: TrafficSplit) -> Iterator[str]:
+def split_problems(split: TrafficSplit, cluster_domain: str) -> Iterator[str]:
+    """A backend may be the root Service itself (Linkerd's booksapp, Argo Rollouts'
+    stable Service): its share goes to the root's own endpoints, as linkerd-smi does."""
     backends = split.spec.backends
     if len(backends) > MAX_SPLIT_BACKENDS:
         yield (
@@ -38,12 +40,11 @@ def split_problems(split: TrafficSplit) -> Iterator[str]:
             "spec.backends: every weight is 0, so no backend would receive traffic; "
             "give at least one backend a weight above 0"
         )
-    for position, backend in enumerate(backends):
-        if backend.service == split.spec.service:
+    for field, domain in split.written_domains:
+        if domain != cluster_domain:
             yield (
-                f"spec.backends[{position}].service: {backend.service!r} is the root Service "
-                "(spec.service) itself; backends must be other Services, such as "
-                f"{backend.service}-primary and {backend.service}-canary"
+                f"{field}: ends in cluster domain {domain!r}, but this cluster's domain is "
+                f"{cluster_domain!r}; write .svc.{cluster_domain}, or the Service's name alone"
             )
 
 

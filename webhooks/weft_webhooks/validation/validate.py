@@ -56,7 +56,7 @@ def problems(body: Mapping[str, Any], context: ValidationContext) -> list[str]:
 def _problems_of(resource: Resource, context: ValidationContext) -> Iterator[str]:
     match resource:
         case TrafficSplit():
-            yield from checks.split_problems(resource)
+            yield from checks.split_problems(resource, context.cluster_domain)
         case ServiceProfile():
             yield from checks.profile_problems(resource, context.cluster_domain)
         case Server():
