@@ -9,12 +9,13 @@ import time
 from weft_api.config import ProxyConfig
 from weft_proxy.errors import error_response
 from weft_proxy.io.connect import CONNECT_TIMEOUT_S
-from weft_proxy.io.http1_client import Http1Pool
-from weft_proxy.io.http1_server import ClientStream
+from weft_proxy.io.http1_client import Http1Pool, MalformedResponse
+from weft_proxy.io.http1_exchange import Exchange, client_body, relay_counted
+from weft_proxy.io.http1_server import ClientGone, ClientStream
 from weft_proxy.io.tcp import forward_counted, reset
 from weft_proxy.metrics import BoundedValues, ProxyMetrics, Target
 from weft_proxy.policies.authorize import Client, InboundPolicy, Verdict
-from weft_proxy.policies.classify import classify_response
+from weft_proxy.policies.classify import Classification, classify_response
 from weft_proxy.policies.clock import Clock
 from weft_proxy.policies.request_match import RequestHead as MatchableRequest
 from weft_proxy.protocols.http1 import RequestHead
@@ -110,30 +111,43 @@ class Inbound:
         request = MatchableRequest.from_http1(head)
         target = self.admit_http(port, client, request, authority)
         if target is None:
+            if head.upgrade:
+                stream.switch_refused()  # no switch: HTTP/1 goes on after the request
             writer.write(error_response(403, f"unauthorized request on port {port}"))
             await writer.drain()
             return head.keep_alive
         self.metrics.request(target)
-        pool = self.http1_pool(port)
         started = self.clock()
         try:
-            connection = await pool.acquire()
-            await connection.send_request(head, stream.body())
-            response = await connection.response_head()
-        except (ConnectionError, OSError, TimeoutError):
-            writer.write(error_response(502, f"the application refused port {port}"))
+            answer = await Exchange.start(
+                self.http1_pool(port), head, client_body(head, stream), stream, writer
+            )
+        except ClientGone:
+            raise
+        except (ConnectionError, OSError, TimeoutError) as error:
+            if isinstance(error, MalformedResponse):
+                message = f"malformed response from the application on port {port}"
+            else:
+                message = f"the application refused port {port}"
+            if head.upgrade:
+                stream.switch_refused()  # no switch: HTTP/1 goes on after the request
+            if writer.transport.is_closing():
+                return False
+            writer.write(error_response(502, message))
             await writer.drain()
-            return False
+            return head.keep_alive
         latency_ms = (self.clock() - started) * 1000
-        classification = classify_response((), response.status)
-        self.metrics.response(target, response.status, classification.value, latency_ms)
         if self.tap.watched:
             path = head.target.split(b"?", 1)[0].decode("latin-1")
-            self.publish_tap(
-                head.method, path, response.status, latency_ms, client, port, authority
+            self.publish_tap(head.method, path, answer.status, latency_ms, client, port, authority)
+
+        def count(complete: bool | None) -> None:
+            classification = (
+                classify_response((), answer.status) if complete else Classification.FAILURE
             )
-        pool.release(connection, await connection.relay_response(response, writer, head.method))
-        return head.keep_alive
+            self.metrics.response(target, answer.status, classification.value, latency_ms)
+
+        return await relay_counted(answer, stream, writer, count) and head.keep_alive
 
     def publish_tap(
         self,

@@ -6,7 +6,7 @@ between the two proxies (`weft-orig-proto`)."""
 from __future__ import annotations
 
 from weft_proxy.inbound.forward import APP_HOST, Inbound
-from weft_proxy.io.http1_client import Http1Pool, UpstreamConnection
+from weft_proxy.io.http1_exchange import Exchange
 from weft_proxy.io.http2_client import Http2Pool
 from weft_proxy.io.http2_forward import Upstream, exchange, request_body
 from weft_proxy.io.http2_server import answer_error
@@ -15,53 +15,45 @@ from weft_proxy.policies.authorize import Client
 from weft_proxy.policies.classify import Classification, classify_response
 from weft_proxy.policies.request_match import RequestHead as MatchableRequest
 from weft_proxy.protocols.h1_h2 import h2_response, http1_request, is_downgradable
-from weft_proxy.protocols.http1 import RequestHead, ResponseHead
+from weft_proxy.protocols.http1 import Framing, forwarded_trailers
 from weft_proxy.protocols.http2 import ErrorCode, header_value
 
 
 class Http1Response:
     """The application's HTTP/1 response to a downgraded request, for an HTTP/2 client."""
 
-    __slots__ = ("connection", "head", "method", "pool", "released")
+    __slots__ = ("exchange",)
     grpc_status = None
 
-    def __init__(
-        self,
-        pool: Http1Pool,
-        connection: UpstreamConnection,
-        request: RequestHead,
-        head: ResponseHead,
-    ) -> None:
-        self.pool = pool
-        self.connection = connection
-        self.method = request.method
-        self.head = head
-        self.released = False
+    def __init__(self, exchange: Exchange) -> None:
+        self.exchange = exchange
 
     @property
     def status(self) -> int:
-        return self.head.status
+        return self.exchange.status
 
     async def relay(self, downstream: Stream) -> bool:
         """Relay the response; True if complete (a broken one resets the stream)."""
+        exchange = self.exchange
         try:
-            downstream.send_headers(h2_response(self.head))
-            async for data in self.connection.body(self.head, self.method):
+            downstream.send_headers(h2_response(exchange.head))
+            async for data in exchange.body():
                 await downstream.send_data(data)
-            downstream.end()
+            trailers = forwarded_trailers(exchange.trailers) if exchange.trailers else None
+            if trailers:
+                downstream.send_trailers(trailers)
+            else:
+                downstream.end()
         except (ConnectionError, OSError, StreamReset):
             if downstream.failed:  # the client went away
                 raise
             downstream.reset(ErrorCode.INTERNAL_ERROR)
             return False
-        self.released = True
-        self.pool.release(self.connection, self.connection.reusable_after(self.head))
+        await exchange.finish(True)
         return True
 
     def discard(self) -> None:
-        if not self.released:
-            self.released = True
-            self.connection.close()
+        self.exchange.discard()
 
 
 class InboundHttp2:
@@ -108,15 +100,18 @@ class InboundHttp2:
             inbound.metrics.response(target, answer.status, classification.value, latency_ms, grpc)
 
     async def _over_http1(self, stream: Stream, port: int) -> Http1Response:
-        pool = self.inbound.http1_pool(port)
         request = http1_request(stream.headers)
-        connection = await pool.acquire()
-        try:
-            await connection.send_request(request, await request_body(stream))
-            return Http1Response(pool, connection, request, await connection.response_head())
-        except BaseException:
-            connection.close()
-            raise
+        body = await request_body(stream)
+        # HTTP/2 frames the body itself: HTTP/1 needs a length, or chunks (for one still
+        # arriving, or one with trailers).
+        headers = [(k, v) for k, v in request.headers if k != b"content-length"]
+        if not isinstance(body, bytes) or stream.trailers:
+            request.framing, request.headers = Framing.CHUNKED, headers
+        elif body or request.method not in ("GET", "HEAD"):
+            request.framing, request.length = Framing.LENGTH, len(body)
+            request.headers = [*headers, (b"content-length", b"%d" % len(body))]
+        pool = self.inbound.http1_pool(port)
+        return Http1Response(await Exchange.start(pool, request, body, stream))
 
     def _pool(self, port: int) -> Http2Pool:
         pool = self._pools.get(port)

@@ -12,10 +12,11 @@ from weft_proxy.protocols.http1 import (
     Body,
     EndOfMessage,
     Event,
+    Headers,
     ProtocolError,
     RequestHead,
     RequestReader,
-    tunnel_bytes,
+    Trailers,
 )
 
 READ_SIZE = 64 * 1024
@@ -24,19 +25,31 @@ READ_SIZE = 64 * 1024
 IDLE_TIMEOUT_S = 90.0
 
 
+class ClientGone(ConnectionError):
+    """The client went away in the middle of its request: no fault of an upstream's."""
+
+
 class ClientStream:
     """The events of one client connection, read from the socket on demand."""
 
     def __init__(self, reader: asyncio.StreamReader, first_bytes: bytes) -> None:
         self.reader = reader
         self._parser = RequestReader()
-        self._events: deque[Event] = deque(self._parser.feed(first_bytes))
+        self._events: deque[Event] = deque()
+        try:
+            self._events.extend(self._parser.feed(first_bytes))
+        except ProtocolError as error:  # answered by the serving loop, like later ones
+            self._parser.failed = error
         self.closed = False
+        self.trailers: Headers | None = None  # of the body `body()` read last
 
     async def next_event(self) -> Event | None:
         while not self._events:
             if self.closed:
                 return None
+            failed = self._parser.failed
+            if failed is not None:  # the messages before it have all been served
+                raise failed
             data = await self.reader.read(READ_SIZE)
             if not data:
                 self.closed = True
@@ -45,15 +58,35 @@ class ClientStream:
         return self._events.popleft()
 
     async def body(self) -> AsyncIterator[bytes]:
-        """The current request's body, up to its end."""
+        """The current request's body, up to its end; its trailers then in `trailers`."""
+        self.trailers = None
         while True:
             event = await self.next_event()
             if event is None:
-                raise ConnectionError("client closed mid-body")
+                raise ClientGone("client closed mid-body")
             if isinstance(event, EndOfMessage):
                 return
             if isinstance(event, Body):
                 yield event.data
+            elif isinstance(event, Trailers):
+                self.trailers = event.headers
+
+    def buffered_body(self) -> bytes | None:
+        """The current request's whole body if all of it has arrived already (and has no
+        trailers), taken from the stream; else None. Sending it needs no task."""
+        parts = []
+        for event in self._events:
+            if isinstance(event, Body):
+                parts.append(event.data)
+            elif isinstance(event, EndOfMessage):
+                break
+            else:
+                return None
+        else:
+            return None
+        for _ in range(len(parts) + 1):
+            self._events.popleft()
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     @property
     def mid_head(self) -> bool:
@@ -61,10 +94,14 @@ class ClientStream:
         return self._parser.mid_head
 
     def tunnel_bytes(self) -> bytes:
-        """After an upgrade: whatever the parser still held for the tunnel."""
-        held = tunnel_bytes(self._events)
-        self._events.clear()
-        return held
+        """The server agreed to switch protocols: what the client sent after its
+        request, for the tunnel."""
+        self._events.clear()  # the switching request's end
+        return self._parser.switched()
+
+    def switch_refused(self) -> None:
+        """The server did not switch protocols: HTTP/1 goes on after the request."""
+        self._events.extend(self._parser.refused())
 
 
 # The handler answers one request; it returns whether the connection may serve another.

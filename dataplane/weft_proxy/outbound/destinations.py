@@ -18,7 +18,9 @@ def split_authority(authority: str, default_port: int = 80) -> tuple[str, int]:
         host, _, port = authority.partition(":")
     else:  # no port, or a bare IPv6 address
         host, port = authority, ""
-    return host.rstrip(".").lower(), int(port) if port.isdigit() else default_port
+    # isdigit() alone takes "²" for a digit, and int() then fails on it.
+    number = port.isascii() and port.isdigit()
+    return host.rstrip(".").lower(), int(port) if number else default_port
 
 
 class Destinations:

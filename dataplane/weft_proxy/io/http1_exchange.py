@@ -1,0 +1,424 @@
+"""One request on a pooled HTTP/1 connection, and its response relayed: the one copy of
+the exchange that outbound (each attempt, and traffic leaving the mesh) and inbound (to
+the application, for HTTP/1 clients and downgraded HTTP/2 ones) make.
+
+- The request keeps the framing its client gave it: a length stays a length, a chunked
+  body is re-chunked with its trailers, a body-less request goes body-less.
+- A body that has not all arrived is sent by a task of its own while the response is
+  awaited and relayed (both ways at once). 1xx responses reach an HTTP/1.1 client at
+  once, so an `Expect: 100-continue` client gets the upstream's `100 Continue`; an
+  upstream that answers before reading the body (401, 413) has its answer relayed, and
+  if the client may be holding its body back for a 100 that will not come, the answer
+  says `Connection: close`.
+- A 101 to a switch the client asked for (or a 2xx to CONNECT) turns both connections
+  into a tunnel; any other answer lets the client's HTTP/1 go on after its request.
+- The upstream connection goes back to its pool only when the exchange ended provably
+  at a message boundary: the request sent whole, the response read whole, nothing more
+  buffered (more bytes than a response declared, or an unsolicited response, close it).
+  Every other ending closes it, a failed relay included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Protocol
+
+from weft_proxy.io.http1_client import Http1Pool, UpstreamClosed, UpstreamConnection
+from weft_proxy.io.http1_server import ClientGone, ClientStream
+from weft_proxy.io.tcp import splice
+from weft_proxy.protocols.http1 import (
+    Body,
+    EndOfMessage,
+    Framing,
+    Headers,
+    ProtocolError,
+    RequestHead,
+    ResponseHead,
+    Trailers,
+    chunk,
+    forwarded_headers,
+    last_chunk,
+    request_head_bytes,
+    response_head_bytes,
+)
+
+RequestBody = bytes | AsyncIterator[bytes]
+
+
+class TrailerSource(Protocol):
+    """Where a request's trailers are once its body has been read (either stream kind)."""
+
+    @property
+    def trailers(self) -> Headers | None: ...
+
+
+class Relay(Protocol):
+    """A response head, to relay to an HTTP/1 client (from HTTP/1 or HTTP/2)."""
+
+    @property
+    def upgrade(self) -> bool: ...
+
+    @property
+    def keep_client(self) -> bool:
+        """After the relay: whether the client connection may carry another request."""
+        ...
+
+    async def relay(self, stream: ClientStream, client: asyncio.StreamWriter) -> bool:
+        """True: the response went whole; False: the upstream cut it short (the client
+        connection must then end). Raises when the client went away."""
+        ...
+
+
+def client_body(head: RequestHead, stream: ClientStream) -> RequestBody:
+    """The body of an HTTP/1 client's request: none (b"") when its head says so, whole
+    when all of it has arrived, else a stream of it as it arrives."""
+    if head.framing is Framing.NONE or (head.framing is Framing.LENGTH and not head.length):
+        return b""
+    whole = stream.buffered_body()
+    return whole if whole is not None else stream.body()
+
+
+async def relay_counted(
+    answer: Relay,
+    stream: ClientStream,
+    client: asyncio.StreamWriter,
+    count: Callable[[bool | None], None],
+) -> bool:
+    """Relay `answer` and count it once it is over: `count(True)` whole (a tunnel: when
+    it opens), False cut short by the upstream, None when the client went away. True if
+    the client connection may carry another request."""
+    if answer.upgrade:
+        count(True)
+        await answer.relay(stream, client)
+        return False
+    outcome: bool | None = None
+    try:
+        outcome = await answer.relay(stream, client)
+    finally:
+        count(outcome)
+    return outcome and answer.keep_client
+
+
+def _expects_continue(request: RequestHead) -> bool:
+    expect = request.header(b"expect")
+    return expect is not None and request.version == "1.1" and expect.lower() == b"100-continue"
+
+
+def _write(client: asyncio.StreamWriter, data: bytes) -> None:
+    try:
+        client.write(data)
+    except RuntimeError as error:  # uvloop's answer to a write on a closed transport
+        raise ClientGone("the client went away") from error
+
+
+_SPECIAL_METHODS = frozenset({"HEAD", "CONNECT"})  # their responses' framing differs
+
+
+class Exchange:
+    """A request sent on a pooled connection, and its final response head: an `Answer`
+    for the attempt loop, then relayed (`relay`, or `body` and `finish`)."""
+
+    __slots__ = (
+        "_client_error",
+        "_done",
+        "_pump",
+        "connection",
+        "head",
+        "keep_client",
+        "pool",
+        "request",
+        "trailers",
+        "upgrade",
+    )
+    grpc_status = None
+
+    def __init__(self, pool: Http1Pool, connection: UpstreamConnection, request: RequestHead):
+        self.pool = pool
+        self.connection = connection
+        self.request = request
+        self.head: ResponseHead
+        self.upgrade = False  # the response switches protocols: a tunnel follows
+        self.keep_client = request.keep_alive
+        self.trailers: Headers | None = None  # the response's, once `body()` ended
+        self._pump: asyncio.Task[bool] | None = None
+        self._client_error: BaseException | None = None  # the pump's, reading the client
+        self._done = False  # released or closed
+
+    @classmethod
+    async def start(
+        cls,
+        pool: Http1Pool,
+        request: RequestHead,
+        body: RequestBody,
+        source: TrailerSource | None = None,
+        client: asyncio.StreamWriter | None = None,
+    ) -> Exchange:
+        """Send `request` (its trailers from `source`) and wait for the final response
+        head, relaying 1xx ones to `client` (an HTTP/1 client's connection).
+
+        Raises ConnectionError, OSError or TimeoutError when the upstream does not
+        answer (MalformedResponse when it answers garbage); what the client's side
+        raised (ClientGone, ProtocolError, StreamReset) when its body broke off.
+        """
+        connection = await pool.acquire()
+        exchange = cls(pool, connection, request)
+        try:
+            # The request, as its client framed it.
+            if request.upgrade or request.method in _SPECIAL_METHODS:
+                connection.responses.expect(request.method, switch=request.upgrade)
+            headers = forwarded_headers(request.headers, keep_upgrade=request.upgrade)
+            chunked = request.framing is Framing.CHUNKED
+            if chunked:
+                headers.append((b"transfer-encoding", b"chunked"))
+            head = request_head_bytes(request.method, request.target, headers)
+            writer = connection.writer
+            if isinstance(body, bytes):  # one segment
+                if chunked:
+                    trailers = source.trailers if source is not None else None
+                    writer.write(head + (chunk(body) if body else b"") + last_chunk(trailers))
+                else:
+                    writer.write(head + body if body else head)
+                await writer.drain()
+            else:
+                writer.write(head)
+                exchange._pump = asyncio.create_task(exchange._send_body(body, chunked, source))
+            # The final response head; interim ones go to an HTTP/1.1 client at once.
+            continued = False
+            while True:
+                try:
+                    event = await connection.next_event()
+                except (ConnectionError, OSError):
+                    failure = exchange._client_failure()
+                    if failure is not None:
+                        raise failure from None
+                    raise
+                if not isinstance(event, ResponseHead):
+                    continue  # an interim response's end
+                if event.status >= 200 or event.upgrade:
+                    break
+                if client is not None and request.version == "1.1":  # never to HTTP/1.0
+                    interim = forwarded_headers(event.headers)
+                    _write(client, response_head_bytes(event.status, event.reason, interim))
+                continued = continued or event.status == 100
+        except BaseException:
+            exchange._close()
+            if exchange._pump is not None:  # no other reader of the client's stream
+                await asyncio.wait((exchange._pump,))  # may start before it has stopped
+            raise
+        exchange.head = event
+        exchange.upgrade = event.upgrade
+        pump = exchange._pump
+        if pump is not None and not continued and not pump.done() and _expects_continue(request):
+            # The final answer came first: the client, waiting for a 100, may never send
+            # its body. It is not sent, and the client connection ends with this answer.
+            pump.cancel()
+            exchange.keep_client = False
+        return exchange
+
+    @property
+    def status(self) -> int:
+        return self.head.status
+
+    def discard(self) -> None:
+        """Give up on the response (a retry follows, or the relay is over): its
+        connection is spent unless `finish` released it."""
+        if not self._done:
+            self._close()
+
+    async def _send_body(
+        self, body: AsyncIterator[bytes], chunked: bool, source: TrailerSource | None
+    ) -> bool:
+        """The body, as it arrives: True once all of it is sent, False if it was not.
+        Runs beside the wait for the response and its relay."""
+        writer = self.connection.writer
+        while True:
+            try:
+                data = await anext(body)
+            except StopAsyncIteration:
+                break
+            except Exception as error:  # the client broke its body off, or sent a bad one
+                self._client_error = error
+                self.connection.close()  # it cannot complete upstream: end the wait there
+                return False
+            if data and not _sent(writer, chunk(data) if chunked else data):
+                return False
+            if not await _drained(writer):
+                return False  # the upstream stopped reading: its answer may still come
+        if chunked:
+            trailers = source.trailers if source is not None else None
+            return _sent(writer, last_chunk(trailers)) and await _drained(writer)
+        return True
+
+    def _client_failure(self) -> BaseException | None:
+        """Why the exchange failed on the client's side, if it did."""
+        error = self._client_error
+        if error is None or isinstance(error, ClientGone | ProtocolError):
+            return error
+        if isinstance(error, ConnectionError | OSError):
+            return ClientGone(str(error) or type(error).__name__)
+        return error  # an HTTP/2 client's StreamReset, say: its stack knows it
+
+    # --- the response --------------------------------------------------------------------
+    async def relay(self, stream: ClientStream, client: asyncio.StreamWriter) -> bool:
+        """Relay the response to an HTTP/1 client: True if whole. A tunnel, once agreed,
+        lasts until both sides end it."""
+        if self.upgrade:
+            try:
+                await self._tunnel(stream, client)
+            except BaseException:
+                self.connection.close()
+                raise
+            return True
+        if self.request.upgrade:
+            stream.switch_refused()
+        try:
+            complete = await self._relay(client)
+        except BaseException:
+            self._close()
+            raise
+        if self._pump is None:
+            self._release(complete)  # (what `finish` does, without its coroutine)
+        else:
+            await self.finish(complete)
+        return complete
+
+    async def _relay(self, client: asyncio.StreamWriter) -> bool:
+        """A body of known length streams as is; a chunked one is re-chunked with its
+        trailers, and one delimited by the upstream's close is chunked for an HTTP/1.1
+        client. What has arrived is written in one go (a small response: head and body
+        in one segment), and the wait for more comes only after it is flushed."""
+        head, request = self.head, self.request
+        headers = forwarded_headers(head.headers)
+        framing = head.framing
+        chunked = False
+        if framing is Framing.CHUNKED or framing is Framing.UNTIL_CLOSE:
+            if request.version == "1.1":
+                chunked = True
+                headers.append((b"transfer-encoding", b"chunked"))
+            else:  # HTTP/1.0 has no chunks: the body ends where the connection does
+                self.keep_client = False
+        if not self.keep_client:
+            headers.append((b"connection", b"close"))
+        elif request.version == "1.0":
+            headers.append((b"connection", b"keep-alive"))
+        out = [response_head_bytes(head.status, head.reason, headers)]
+        connection = self.connection
+        events = connection.events
+        trailers = None
+        while True:
+            if out and not events:
+                _write(client, b"".join(out))
+                out.clear()
+                await client.drain()
+            try:
+                event = await connection.next_event()
+            except (ConnectionError, OSError) as error:
+                until_close = framing is Framing.UNTIL_CLOSE
+                if until_close and isinstance(error, UpstreamClosed) and not self._client_error:
+                    break  # the end of a body delimited by the close
+                return self._cut(client, out)
+            if isinstance(event, Body):
+                if event.data:
+                    out.append(chunk(event.data) if chunked else event.data)
+            elif isinstance(event, EndOfMessage):
+                break
+            elif isinstance(event, Trailers):
+                trailers = event.headers
+        if chunked:
+            out.append(last_chunk(trailers))
+        _write(client, b"".join(out))
+        await client.drain()
+        return True
+
+    def _cut(self, client: asyncio.StreamWriter, out: list[bytes]) -> bool:
+        """The upstream cut the response short: the client gets what came, then its
+        connection ends (HTTP/1 has no other way to say so)."""
+        failure = self._client_failure()
+        if failure is not None:  # it was the client breaking its body off
+            raise failure
+        if out:
+            _write(client, b"".join(out))
+        self.keep_client = False
+        return False
+
+    async def body(self) -> AsyncIterator[bytes]:
+        """The response body, for a client of another protocol (HTTP/2); `trailers` then
+        holds its trailers. ConnectionError (or the client's failure) if it is cut."""
+        connection = self.connection
+        until_close = self.head.framing is Framing.UNTIL_CLOSE
+        while True:
+            try:
+                event = await connection.next_event()
+            except (ConnectionError, OSError) as error:
+                failure = self._client_failure()
+                if failure is None and until_close and isinstance(error, UpstreamClosed):
+                    return
+                if failure is not None:
+                    raise failure from None
+                raise
+            if isinstance(event, Body):
+                if event.data:
+                    yield event.data
+            elif isinstance(event, EndOfMessage):
+                return
+            elif isinstance(event, Trailers):
+                self.trailers = event.headers
+
+    async def finish(self, complete: bool) -> None:
+        """The response is over (`complete`: read whole): the connection goes back to
+        its pool if the exchange ended at a message boundary, else it is closed."""
+        if self._done:
+            return
+        pump = self._pump
+        if pump is not None:
+            if not pump.done():  # the upstream answered before the body ended
+                pump.cancel()
+                await asyncio.wait((pump,))  # it no longer reads the client's stream
+                complete = False
+            elif pump.cancelled() or pump.exception() is not None or not pump.result():
+                complete = False  # the request did not go whole
+        self._release(complete)
+
+    def _release(self, complete: bool) -> None:
+        head = self.head
+        self._done = True
+        reusable = complete and head.keep_alive and head.framing is not Framing.UNTIL_CLOSE
+        self.pool.release(self.connection, reusable)
+
+    async def _tunnel(self, stream: ClientStream, client: asyncio.StreamWriter) -> None:
+        """After 101 Switching Protocols (WebSocket), or 2xx to CONNECT: bytes both ways,
+        as they are, until both sides have ended."""
+        head, connection = self.head, self.connection
+        self._done = True
+        self.keep_client = False
+        headers = forwarded_headers(head.headers, keep_upgrade=True)
+        _write(client, response_head_bytes(head.status, head.reason, headers))
+        held = connection.tunnel_bytes()
+        if held:
+            client.write(held)
+        held = stream.tunnel_bytes()
+        if held:
+            connection.writer.write(held)
+        await splice((stream.reader, client), (connection.reader, connection.writer))
+
+    def _close(self) -> None:
+        self._done = True
+        if self._pump is not None:
+            self._pump.cancel()
+        self.connection.close()
+
+
+def _sent(writer: asyncio.StreamWriter, data: bytes) -> bool:
+    if writer.transport.is_closing():
+        return False
+    writer.write(data)
+    return True
+
+
+async def _drained(writer: asyncio.StreamWriter) -> bool:
+    try:
+        await writer.drain()
+    except (ConnectionError, OSError):
+        return False
+    return True
