@@ -105,7 +105,9 @@ def add_tap_filter_options(parser: argparse.ArgumentParser) -> None:
 
 def add_watch_arguments(parser: argparse.ArgumentParser) -> None:
     """What `weft tap` and `weft top` share."""
-    parser.add_argument("target", nargs="?", help="deploy/NAME, pod/NAME or ns/NAME")
+    parser.add_argument(
+        "target", nargs="?", help="deploy/NAME, rollout/NAME, rs/NAME, pod/NAME or ns/NAME"
+    )
     add_tap_filter_options(parser)
     parser.add_argument("--duration", help="stop after this long, e.g. 30s")
     add_scope_options(parser)

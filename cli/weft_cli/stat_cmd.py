@@ -1,6 +1,6 @@
-"""`weft stat deploy|pod|ns|ts|sp [NAME]`: golden metrics from the proxies.
+"""`weft stat deploy|rollout|rs|pod|ns|ts|sp [NAME]`: golden metrics from the proxies.
 
-Workloads (deploy, pod, ns) as their own proxies see the requests they serve; a
+Workloads (deploy, rollout, rs, pod, ns) as their own proxies see the requests they serve; a
 TrafficSplit (ts) per backend, its weight next to the traffic it really got (the
 canary view); a ServiceProfile (sp) as its Service's clients see it. Splits and
 profiles are measured from the clients in their own namespace.
@@ -15,7 +15,6 @@ from typing import Any
 from weft_cli import output
 from weft_cli.errors import CliError
 from weft_cli.observe import format as fmt
-from weft_cli.observe.pods import PodInfo
 from weft_cli.observe.routes import profile_stats
 from weft_cli.observe.session import (
     Session,
@@ -26,12 +25,22 @@ from weft_cli.observe.session import (
     window_seconds,
 )
 from weft_cli.observe.splits import split_stats
-from weft_cli.observe.stats import DEPLOYMENT, NAMESPACE, POD, workload_stats
+from weft_cli.observe.stats import (
+    DEPLOYMENT,
+    NAMESPACE,
+    POD,
+    REPLICA_SET,
+    ROLLOUT,
+    counted_under,
+    workload_stats,
+)
 from weft_cli.options import OBSERVE_EPILOG, add_scope_options, add_source_options
 
 TRAFFIC_SPLIT, SERVICE_PROFILE = "trafficsplit", "serviceprofile"
 KIND_NAMES = {
     DEPLOYMENT: ("deploy", "deployment", "deployments"),
+    ROLLOUT: ("ro", "rollout", "rollouts"),  # Argo Rollouts' short name is `ro`
+    REPLICA_SET: ("rs", "replicaset", "replicasets"),
     POD: ("po", "pod", "pods"),
     NAMESPACE: ("ns", "namespace", "namespaces"),
     TRAFFIC_SPLIT: ("ts", "trafficsplit", "trafficsplits"),
@@ -49,21 +58,12 @@ def register(topics: Any) -> None:
         epilog=OBSERVE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("kind", choices=sorted(ALIASES), metavar="deploy|pod|ns|ts|sp")
+    parser.add_argument("kind", choices=sorted(ALIASES), metavar="deploy|rollout|rs|pod|ns|ts|sp")
     parser.add_argument("name", nargs="?", help="only this one")
     parser.add_argument("--cluster-domain", default="cluster.local", help="of ServiceProfile names")
     add_scope_options(parser)
     add_source_options(parser)
     parser.set_defaults(run=run)
-
-
-def counted_under(kind: str, pod: PodInfo) -> str:
-    """The name of the row a pod counts in, for `kind`."""
-    if kind == NAMESPACE:
-        return pod.namespace
-    if kind == POD:
-        return pod.name
-    return pod.workload if pod.workload_kind == DEPLOYMENT else ""
 
 
 async def workloads(session: Session, kind: str) -> output.Report:

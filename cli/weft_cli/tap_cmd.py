@@ -1,5 +1,6 @@
-"""`weft tap [deploy/NAME|pod/NAME|ns/NAME]`: the requests the proxies see, live, one
-line each; the filters (--to, --from, --path, --method, ...) apply at the proxies.
+"""`weft tap [deploy/NAME|rollout/NAME|rs/NAME|pod/NAME|ns/NAME]`: the requests the
+proxies see, live, one line each; the filters (--to, --from, --path, --method, ...)
+apply at the proxies.
 
 Tap connects to each proxy's tap port (4190) at its pod IP, so it runs where pod IPs
 are reachable (the cluster's network, or the local cluster's machine); from elsewhere,

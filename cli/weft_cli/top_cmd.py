@@ -1,4 +1,4 @@
-"""`weft top [deploy/NAME|pod/NAME|ns/NAME]`: the busiest paths, live, from the
+"""`weft top [deploy/NAME|rollout/NAME|rs/NAME|pod/NAME|ns/NAME]`: the busiest paths, live, from the
 proxies' tap: how often each was called, its latency range and success rate.
 
 On a terminal the table refreshes until interrupted (or --duration); otherwise it

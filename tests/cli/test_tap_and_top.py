@@ -202,6 +202,6 @@ async def test_tap_refuses_contradicting_and_unknown_targets(
     )
     assert "--to watches outbound requests" in ran.one_line_error
     ran = await weft_async("tap", "svc/books", "--proxies-file", str(file), "-n", "shop")
-    assert "is not deploy/NAME, pod/NAME or ns/NAME" in ran.one_line_error
+    assert "is not deploy/NAME, rollout/NAME, rs/NAME, pod/NAME or ns/NAME" in ran.one_line_error
     ran = await weft_async("tap", "deploy/nothing", "--proxies-file", str(file), "-n", "shop")
     assert "no running meshed pods in deploy/nothing" in ran.one_line_error

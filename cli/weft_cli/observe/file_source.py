@@ -13,7 +13,7 @@ from weft_cli.errors import CliError
 from weft_cli.observe.pods import PodInfo
 from weft_cli.observe.sources import ProxyUnreachable
 
-WORKLOAD_KINDS = ("deployment", "statefulset", "daemonset", "job")
+WORKLOAD_KINDS = ("deployment", "rollout", "statefulset", "daemonset", "job")
 SCRAPE_TIMEOUT = 5.0
 
 
@@ -45,6 +45,7 @@ def _entry(entry: dict[str, Any]) -> PodInfo:
         name=str(entry["pod"]),
         workload_kind=kind,
         workload=str(entry.get(kind, "")),
+        replica_set=str(entry.get("replicaset", "")),
         service_account=str(entry.get("serviceAccount", "default")),
         proxy_version="",  # meshed, version unknown
         phase="Running",

@@ -10,13 +10,16 @@ from typing import Any
 from weft_api import mesh
 
 _POD_TEMPLATE_HASH_LABEL = "pod-template-hash"
+_ROLLOUTS_POD_TEMPLATE_HASH_LABEL = "rollouts-pod-template-hash"  # Argo Rollouts'
 
 
 @dataclass(frozen=True)
 class PodInfo:
     namespace: str
     name: str
-    workload_kind: str = ""  # deployment, statefulset, daemonset, job, ...; "" when none
+    # deployment, rollout (Argo Rollouts), statefulset, daemonset, job, replicaset (one
+    # no Deployment or Rollout owns), ...; "" when none
+    workload_kind: str = ""
     workload: str = ""
     service_account: str = "default"
     proxy_version: str | None = None  # None: not meshed
@@ -26,6 +29,7 @@ class PodInfo:
     # Set when the proxy is reached directly rather than through the API server.
     admin_address: str = ""
     tap_address: str = ""
+    replica_set: str = ""  # the ReplicaSet that owns the pod (of a Deployment, a Rollout)
 
     @property
     def meshed(self) -> bool:
@@ -44,17 +48,26 @@ class PodInfo:
         return labels
 
 
-def _owning_workload(metadata: Mapping[str, Any]) -> tuple[str, str]:
+def _owning_workload(metadata: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(kind, name) of the workload that owns the pod, and its ReplicaSet if any."""
     owners = metadata.get("ownerReferences") or []
     owner = next((ref for ref in owners if ref.get("controller")), owners[0] if owners else None)
     if owner is None:
-        return "", ""
-    if owner["kind"] == "ReplicaSet":
-        # A Deployment names its ReplicaSets `<deployment>-<pod-template-hash>`.
-        template_hash = (metadata.get("labels") or {}).get(_POD_TEMPLATE_HASH_LABEL)
-        if template_hash and owner["name"].endswith(f"-{template_hash}"):
-            return "deployment", owner["name"].removesuffix(f"-{template_hash}")
-    return str(owner["kind"]).lower(), str(owner["name"])
+        return "", "", ""
+    kind, name = str(owner["kind"]).lower(), str(owner["name"])
+    if kind != "replicaset":
+        return kind, name, ""
+    # A Deployment names its ReplicaSets `<deployment>-<pod-template-hash>`, and an Argo
+    # Rollout `<rollout>-<rollouts-pod-template-hash>` (the label its pods carry).
+    labels = metadata.get("labels") or {}
+    for label, parent in (
+        (_ROLLOUTS_POD_TEMPLATE_HASH_LABEL, "rollout"),
+        (_POD_TEMPLATE_HASH_LABEL, "deployment"),
+    ):
+        template_hash = labels.get(label)
+        if template_hash and name.endswith(f"-{template_hash}"):
+            return parent, name.removesuffix(f"-{template_hash}"), name
+    return kind, name, name
 
 
 def _proxy_ready(status: Mapping[str, Any]) -> bool:
@@ -68,12 +81,13 @@ def _proxy_ready(status: Mapping[str, Any]) -> bool:
 
 def from_api(pod: Mapping[str, Any]) -> PodInfo:
     metadata, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
-    kind, workload = _owning_workload(metadata)
+    kind, workload, replica_set = _owning_workload(metadata)
     return PodInfo(
         namespace=metadata["namespace"],
         name=metadata["name"],
         workload_kind=kind,
         workload=workload,
+        replica_set=replica_set,
         service_account=spec.get("serviceAccountName") or "default",
         proxy_version=(metadata.get("annotations") or {}).get(mesh.PROXY_VERSION_ANNOTATION),
         ip=status.get("podIP") or "",

@@ -1,4 +1,4 @@
-"""`weft stat deploy|pod|ns`: the golden metrics of workloads, as their own proxies
+"""`weft stat deploy|rollout|rs|pod|ns`: the golden metrics of workloads, as their own proxies
 see the requests they serve (inbound), with how many of their pods are meshed."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from weft_cli.observe.pods import PodInfo
 from weft_cli.observe.window import Window
 
 DEPLOYMENT, POD, NAMESPACE = "deployment", "pod", "namespace"
-KINDS = (DEPLOYMENT, POD, NAMESPACE)
+ROLLOUT, REPLICA_SET = "rollout", "replicaset"  # an Argo Rollout; any ReplicaSet
+KINDS = (DEPLOYMENT, ROLLOUT, REPLICA_SET, POD, NAMESPACE)
 
 Key = tuple[str, str]  # (namespace, name)
 
@@ -35,13 +36,23 @@ class StatRow:
         }
 
 
+def counted_under(kind: str, pod: PodInfo) -> str:
+    """The name of the row of `kind` a pod counts in; "" when none."""
+    if kind == NAMESPACE:
+        return pod.namespace
+    if kind == POD:
+        return pod.name
+    if kind == REPLICA_SET:
+        return pod.replica_set
+    return pod.workload if pod.workload_kind == kind else ""
+
+
 def _pod_key(kind: str) -> Callable[[PodInfo], Key | None]:
     def key(pod: PodInfo) -> Key | None:
-        if kind == NAMESPACE:
-            return ("", pod.namespace)
-        if kind == POD:
-            return (pod.namespace, pod.name)
-        return (pod.namespace, pod.workload) if pod.workload_kind == DEPLOYMENT else None
+        name = counted_under(kind, pod)
+        if not name:
+            return None
+        return ("", name) if kind == NAMESPACE else (pod.namespace, name)
 
     return key
 
@@ -66,10 +77,21 @@ def workload_stats(
         if key is not None and (name is None or key[1] == name):
             members.setdefault(key, []).append(pod)
     totals = {key: Golden() for key in members}
+    # Rollouts and ReplicaSets by their pods: Linkerd's scrape labels name neither.
+    by_pod = {
+        (pod.namespace, pod.name): key
+        for key, group in members.items()
+        for pod in group
+        if kind in (ROLLOUT, REPLICA_SET)
+    }
     for series in window.series:
         if series.labels.get("direction") != INBOUND:
             continue
-        key = _series_key(kind, series.labels)
+        if by_pod:
+            pod_key = (series.labels.get("namespace", ""), series.labels.get("pod", ""))
+            key = by_pod.get(pod_key)
+        else:
+            key = _series_key(kind, series.labels)
         if key is not None and key in totals:
             totals[key].add(series)
     return [

@@ -17,6 +17,10 @@ from weft_cli.options import INBOUND, OUTBOUND
 TARGET_KINDS = {
     "deploy": "deploy",
     "deployment": "deploy",
+    "ro": "rollout",
+    "rollout": "rollout",
+    "rs": "rs",
+    "replicaset": "rs",
     "po": "pod",
     "pod": "pod",
     "ns": "ns",
@@ -26,7 +30,7 @@ TARGET_KINDS = {
 
 @dataclass(frozen=True)
 class Target:
-    kind: str  # deploy, pod, ns; "" for every meshed pod of the namespace
+    kind: str  # deploy, rollout, rs, pod, ns; "" for every meshed pod of the namespace
     name: str = ""
 
 
@@ -35,26 +39,29 @@ def parse_target(text: str | None) -> Target:
         return Target("")
     kind, slash, name = text.partition("/")
     if not slash or kind not in TARGET_KINDS or not name:
-        raise CliError(f"{text!r} is not deploy/NAME, pod/NAME or ns/NAME")
+        raise CliError(f"{text!r} is not deploy/NAME, rollout/NAME, rs/NAME, pod/NAME or ns/NAME")
     return Target(TARGET_KINDS[kind], name)
+
+
+def _workload_kind(kind: str) -> str:
+    """A tap target's kind as `PodInfo.workload_kind` says it."""
+    return {"deploy": "deployment", "rollout": "rollout"}.get(kind, "")
+
+
+def targeted(pod: PodInfo, target: Target) -> bool:
+    """Whether `pod` belongs to `target` (any pod for the namespace or no target)."""
+    if target.kind in ("", "ns"):
+        return True
+    if target.kind == "pod":
+        return pod.name == target.name
+    if target.kind == "rs":
+        return pod.replica_set == target.name
+    return pod.workload_kind == _workload_kind(target.kind) and pod.workload == target.name
 
 
 def select(pods: Sequence[PodInfo], target: Target) -> list[PodInfo]:
     """The running meshed pods to tap; an error when the target has none."""
-    chosen = [
-        pod
-        for pod in pods
-        if scraped(pod)
-        and (
-            target.kind in ("", "ns")
-            or (target.kind == "pod" and pod.name == target.name)
-            or (
-                target.kind == "deploy"
-                and pod.workload_kind == "deployment"
-                and pod.workload == target.name
-            )
-        )
-    ]
+    chosen = [pod for pod in pods if scraped(pod) and targeted(pod, target)]
     if not chosen:
         what = f"{target.kind}/{target.name}" if target.kind else "this namespace"
         raise CliError(f"no running meshed pods in {what}")

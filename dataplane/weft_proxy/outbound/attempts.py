@@ -2,18 +2,26 @@
 backend, endpoints, deadline), then its attempts (endpoint choice, retries within budget,
 failure accrual, metrics). A stack supplies only how one attempt is exchanged with one
 endpoint, and relays the answer of the last one.
+
+A retry chooses again, as Linkerd's and Envoy's retries go to another host: first
+another endpoint of the same backend, then, when that backend has no other usable one,
+the split draws again among the other backends with a weight. Only when none is left
+does a retry go back to an endpoint already tried. A backend whose endpoints are all
+ejected counts as a failed attempt there (the proxy's 503, against that backend), which
+a retryable request retries on another backend.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from weft_api.config import OutboundService, Route
+from weft_api.config import Backend, OutboundService, Route
 from weft_proxy.errors import ProxyError
 from weft_proxy.metrics import ProxyMetrics, Target
 from weft_proxy.outbound.state import EndpointGroup, EndpointKey, OutboundState, ServiceState
@@ -21,6 +29,7 @@ from weft_proxy.policies.classify import Classification, classify_response
 from weft_proxy.policies.clock import Clock
 from weft_proxy.policies.request_match import RequestHead
 from weft_proxy.policies.retry import RetryDecision, decide_retry
+from weft_proxy.policies.split import WeightedChoice
 from weft_proxy.policies.timeouts import (
     GRPC_TIMEOUT_HEADER,
     TIMEOUT_HEADER,
@@ -74,6 +83,11 @@ class Plan:
     deadline: Deadline | None
     timeout_ms: int | None
     route_target: Target | None  # the route_* labels; None: no ServiceProfile routes
+    port: int
+    # The backends the split drew `group`'s from, which a retry may draw again among;
+    # () when the request did not go through the split (v1alpha3+ matches).
+    split_backends: tuple[Backend, ...]
+    rng: random.Random
 
     @property
     def route_name(self) -> str:
@@ -105,6 +119,7 @@ def plan_request(
     matchable = request() if state.matches_requests else None
     route = state.routes.route_for(matchable, port) if matchable is not None else None
     backend = state.split.pick(matchable)
+    split_backends = service.backends if backend is not service.unmatched_backend else ()
     group = state.group(backend, port) if backend is not None else None
     if group is None or not group.endpoints:
         raise ProxyError(503, f"no endpoints for {service.name}.{service.namespace}:{port}")
@@ -114,7 +129,58 @@ def plan_request(
     timeout_ms = round(deadline.remaining(clock) * 1000) if deadline is not None else None
     state.budget.record_request()
     route_target = state.route_target(port, route.name if route is not None else "")
-    return Plan(state, group, route, authority, deadline, timeout_ms, route_target)
+    return Plan(
+        state,
+        group,
+        route,
+        authority,
+        deadline,
+        timeout_ms,
+        route_target,
+        port,
+        split_backends,
+        outbound.rng,
+    )
+
+
+def _name(backend: Backend) -> tuple[str, str]:
+    # A kept group's backend is the config's before: compare Services, not configs.
+    return backend.namespace, backend.name
+
+
+class Tried:
+    """What a request's attempts have tried, so that a retry chooses again: another
+    endpoint of the current backend, else another backend of the split."""
+
+    __slots__ = ("backends", "endpoints")
+
+    def __init__(self, plan: Plan) -> None:
+        self.backends = {_name(plan.group.backend)}
+        self.endpoints: set[EndpointKey] = set()  # of plan.group
+
+    def untried(self, plan: Plan) -> EndpointKey | None:
+        """An available endpoint of `plan.group` not tried yet, else one of another
+        backend (`plan.group` moves to it), else None."""
+        group = plan.group
+        key = group.balancer.pick(
+            lambda key: key not in self.endpoints and group.accrual.is_available(key)
+        )
+        return key if key is not None else self.other_backend(plan)
+
+    def other_backend(self, plan: Plan) -> EndpointKey | None:
+        """An available endpoint of a backend not tried yet, drawn by the split's weights
+        among those left; `plan.group` moves to its group. None: no such backend."""
+        while True:
+            left = [b for b in plan.split_backends if _name(b) not in self.backends]
+            backend = WeightedChoice(left).pick(plan.rng) if left else None
+            if backend is None:
+                return None
+            self.backends.add(_name(backend))
+            group = plan.state.group(backend, plan.port)
+            key = group.pick() if group is not None else None
+            if group is not None and key is not None:
+                plan.group, self.endpoints = group, set()
+                return key
 
 
 class Ending(enum.Enum):
@@ -245,12 +311,15 @@ async def _attempts(
     clock: Clock,
     request_started: float,
 ) -> Attempt[AnswerT]:
-    group, state, route = plan.group, plan.state, plan.route_target
+    state, route = plan.state, plan.route_target
     classes = plan.route.response_classes if plan.route else ()
+    tried = Tried(plan)
+    key = plan.group.pick()
+    if key is None:
+        key = _past_ejected(plan, tried, retryable_bytes, metrics, clock)
     while True:
-        key = group.pick()
-        if key is None:
-            raise ProxyError(503, "every endpoint is failing; it will be probed again shortly")
+        group = plan.group  # the retries of a request may move it to another backend
+        tried.endpoints.add(key)
         target = group.target(key, plan.authority, state.service, plan.route_name)
         metrics.request(target)
         if route is not None:
@@ -291,6 +360,10 @@ async def _attempts(
                 metrics.response(target, answer.status, failed_value, latency_ms, grpc)
                 if route is not None:
                     metrics.route_actual_response(route, answer.status, failed_value, grpc)
+            # Choose again; with nothing else left, an endpoint already tried.
+            key = tried.untried(plan) or plan.group.pick()
+            if key is None:
+                raise ProxyError(503, _ALL_EJECTED)
             continue
         if answer is None:
             group.accrual.record(key, failed=True)
@@ -298,3 +371,34 @@ async def _attempts(
         latency_ms = (now - started) * 1000
         request_latency_ms = (now - request_started) * 1000
         return Attempt(plan, key, target, answer, latency_ms, request_latency_ms, classification)
+
+
+_ALL_EJECTED = "every endpoint is failing; it will be probed again shortly"
+
+
+def _past_ejected(
+    plan: Plan,
+    tried: Tried,
+    retryable_bytes: Callable[[], int | None],
+    metrics: ProxyMetrics,
+    clock: Clock,
+) -> EndpointKey:
+    """An endpoint of another backend, for a request whose backend has every endpoint
+    ejected: that is a failed attempt there (the proxy's 503, counted against it, so a
+    canary analysis sees it), retried as any other. ProxyError 503 when it is not."""
+    decision = decide_retry(
+        plan.route,
+        failed=True,
+        body_bytes=retryable_bytes(),
+        budget=plan.state.budget,
+        time_left_s=plan.remaining_s(clock),
+    )
+    ejected = plan.group
+    key = tried.other_backend(plan) if decision is RetryDecision.RETRY else None
+    if key is None:
+        raise ProxyError(503, _ALL_EJECTED)  # `attempt` counts it against the backend
+    plan.state.budget.record_retry()
+    target = ejected.failure_target(plan.authority, plan.route_name)
+    metrics.request(target)
+    metrics.response(target, 503, Classification.FAILURE.value, 0.0)
+    return key
