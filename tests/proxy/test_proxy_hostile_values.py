@@ -8,7 +8,6 @@ import asyncio
 import logging
 import os
 import signal
-import socket
 import struct
 import sys
 from collections.abc import AsyncIterator
@@ -30,6 +29,7 @@ from running import RunningProxy, start_proxy
 
 from weft_api.http2_limits import parse
 from weft_api.mesh import ProxyEnv
+from weft_localcluster.ports import pick_free
 from weft_proxy.protocols.detect import HTTP2_PREFACE
 from weft_proxy.protocols.h1_h2 import ORIG_PROTO_HEADER, ORIG_PROTO_HTTP1
 
@@ -141,11 +141,7 @@ async def test_the_goaway_reaches_a_peer_that_is_still_sending() -> None:
 
 
 async def test_a_drained_proxy_exits_without_a_traceback() -> None:
-    ports = {}
-    for name in ("inbound", "outbound", "admin", "tap"):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            ports[name] = sock.getsockname()[1]
+    ports = {name: pick_free() for name in ("inbound", "outbound", "admin", "tap")}
     env = dict(
         os.environ,
         **{
