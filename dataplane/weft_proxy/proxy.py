@@ -187,12 +187,13 @@ class Proxy:
         # or no interception at all.
         port = destination[1] if destination else self.inbound_fallback_port
         address = sock.getpeername()[0]
-        penalty = self.penalties.wait(str(Client.of(address).address))
+        plain = Client.of(address)  # as it stands until TLS may name its identity
+        penalty = self.penalties.wait(str(plain.address))
         if penalty:
             await asyncio.sleep(penalty)  # it flooded a connection a moment ago
         if port is not None and self._opaque_inbound(port):
             reader, writer = await open_accepted(sock)
-            await self.inbound.tcp(reader, writer, b"", Client.of(address), port)
+            await self.inbound.tcp(reader, writer, b"", plain, port)
             return
         detected = await peek_protocol(sock)
         tls = self.tls
@@ -202,7 +203,7 @@ class Proxy:
             sock.close()
         else:  # anything else, TLS for another name included, goes on as it came
             reader, writer = await open_accepted(sock)
-            await self._serve_inbound(reader, writer, detected.protocol, Client.of(address), port)
+            await self._serve_inbound(reader, writer, detected.protocol, plain, port)
 
     async def _terminate_tls(
         self, sock: socket.socket, address: str, port: int | None, tls: MeshTls
