@@ -23,9 +23,7 @@ class Admin:
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await serve_http1(reader, writer, b"", self._handle)
 
-    async def _handle(
-        self, head: RequestHead, stream: ClientStream, client: asyncio.StreamWriter
-    ) -> bool:
+    async def _handle(self, head: RequestHead, stream: ClientStream, client: ClientStream) -> bool:
         async for _ in stream.body():
             pass
         path = head.target.split(b"?")[0]

@@ -7,8 +7,6 @@ import pytest
 
 from weft_proxy.errors import h2_error_response
 from weft_proxy.protocols import grpc
-from weft_proxy.protocols.h1_h2 import h2_request, h2_response, http1_request, http1_response
-from weft_proxy.protocols.http1 import RequestHead, ResponseHead
 from weft_proxy.protocols.http2 import (
     STREAM_WINDOW,
     Connection,
@@ -181,32 +179,3 @@ def test_grpc_helpers() -> None:
     head, body = h2_error_response(503, "no endpoints", is_grpc=False)
     assert head[0] == (b":status", b"503")
     assert body == b"no endpoints\n"
-
-
-def test_http1_requests_and_responses_cross_to_http2_and_back() -> None:
-    request = RequestHead(
-        "POST",
-        b"http://books/p?q=1",
-        "1.1",
-        [(b"host", b"books"), (b"connection", b"keep-alive"), (b"x-id", b"7")],
-        keep_alive=True,
-        upgrade=False,
-    )
-    upgraded = h2_request(request, b"books")
-    assert upgraded[:4] == [
-        (b":method", b"POST"),
-        (b":scheme", b"http"),
-        (b":authority", b"books"),
-        (b":path", b"/p?q=1"),
-    ]
-    assert (b"x-id", b"7") in upgraded
-    assert all(name not in (b"host", b"connection") for name, _ in upgraded)
-    downgraded = http1_request(upgraded)
-    assert (downgraded.method, downgraded.target) == ("POST", b"/p?q=1")
-    assert downgraded.headers == [(b"host", b"books"), (b"x-id", b"7")]
-    response = ResponseHead(
-        404, b"Not Found", "1.1", [(b"transfer-encoding", b"chunked"), (b"x-a", b"1")], True, False
-    )
-    as_h2 = h2_response(response)
-    assert as_h2 == [(b":status", b"404"), (b"x-a", b"1")]
-    assert http1_response(as_h2) == (404, b"Not Found", [(b"x-a", b"1")])

@@ -31,7 +31,6 @@ from weft_api.http2_limits import parse
 from weft_api.mesh import ProxyEnv
 from weft_localcluster.ports import pick_free
 from weft_proxy.protocols.detect import HTTP2_PREFACE
-from weft_proxy.protocols.h1_h2 import ORIG_PROTO_HEADER, ORIG_PROTO_HTTP1
 
 SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
 PROTOCOL_ERROR = int(h2.errors.ErrorCodes.PROTOCOL_ERROR)
@@ -70,33 +69,6 @@ async def inbound(http1_app: tuple[int, list[str]]) -> AsyncIterator[RunningProx
     running = await start_proxy(config(), inbound_fallback_port=http1_app[0])
     yield running
     running.close()
-
-
-@pytest.mark.parametrize(
-    ("name", "value"), [(b":path", b"/x HTTP/1.1"), (b":method", "GÉT".encode())]
-)
-async def test_a_head_no_http1_request_line_can_carry_is_reset_without_a_traceback(
-    inbound: RunningProxy,
-    http1_app: tuple[int, list[str]],
-    caplog: pytest.LogCaptureFixture,
-    name: bytes,
-    value: bytes,
-) -> None:
-    # The hop an outbound proxy upgraded from HTTP/1: inbound turns it back into a request
-    # line for the application, which must never see `GET /x HTTP/1.1 HTTP/1.1`.
-    client = await H2Client.connect(inbound.inbound_port)
-    try:
-        head = request_head("app", "/", extra=[(ORIG_PROTO_HEADER, ORIG_PROTO_HTTP1)])
-        head = [(k, value if k == name else v) for k, v in head]
-        with caplog.at_level(logging.WARNING):
-            reply = await asyncio.wait_for(client.request(head), 10)
-            assert reply.reset == PROTOCOL_ERROR
-            good = request_head("app", "/fine", extra=[(ORIG_PROTO_HEADER, ORIG_PROTO_HTTP1)])
-            assert (await asyncio.wait_for(client.request(good), 10)).body == b"ok"
-    finally:
-        await client.close()
-    assert http1_app[1] == ["GET /fine"]
-    assert not [r for r in caplog.records if r.exc_info], caplog.text
 
 
 async def test_an_upstream_status_of_5000_digits_is_a_502_not_a_crash(

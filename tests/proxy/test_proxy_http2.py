@@ -5,24 +5,19 @@ and inbound listeners, and aiohttp for the HTTP/1 side of HTTP/1-to-HTTP/2 hops.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-import aiohttp
 import h2.errors
 import pytest
-from aiohttp import web
 from h2_peers import H2Client, H2Server, Message, ServerStream, read_request, request_head
 from proxy_configs import AUTHORITY, backend, books, config
 from running import RunningProxy, metric_value
 
 from weft_api.config import (
-    Backend,
     DefaultPolicy,
     InboundServer,
     Protocol,
-    ProtocolHint,
     ServerKind,
 )
 from weft_proxy.protocols.detect import HTTP2_PREFACE
@@ -301,76 +296,6 @@ async def test_protocol_errors_get_goaway_and_the_proxy_stays_healthy(
     assert error_code != h2.errors.ErrorCodes.NO_ERROR
     client = await clients(proxy.outbound_port)
     assert (await client.request(request_head(AUTHORITY, "/"))).header(b":status") == b"200"
-
-
-def hinted_h2(backend_: Backend) -> Backend:
-    """The backend with every endpoint marked as speaking HTTP/2 (a meshed pod)."""
-    ports = tuple(
-        dataclasses.replace(
-            port,
-            endpoints=tuple(
-                dataclasses.replace(e, protocol_hint=ProtocolHint.H2) for e in port.endpoints
-            ),
-        )
-        for port in backend_.ports
-    )
-    return dataclasses.replace(backend_, ports=ports)
-
-
-async def test_http1_clients_reach_endpoints_hinted_h2_over_http2(
-    servers: Callable[..., Awaitable[tuple[H2Server, int]]], proxies: StartProxy
-) -> None:
-    server, port = await servers(echo)
-    proxy = await proxies(config(books(hinted_h2(backend("books", 1, [port])))))
-    url = f"http://127.0.0.1:{proxy.outbound_port}/upload?x=1"
-    async with aiohttp.ClientSession(headers={"Host": AUTHORITY}) as http:
-        for _ in range(3):  # over one HTTP/2 connection
-            async with http.post(url, data=b"hello") as response:
-                assert response.status == 200
-                assert await response.read() == b"hello"
-        async with http.get(url) as response:
-            assert response.status == 200
-    request = server.requests[0]
-    assert request.header(b":authority") == AUTHORITY.encode()
-    assert request.header(b":path") == b"/upload?x=1"
-    assert request.header(b"weft-orig-proto") == b"HTTP/1.1"
-    assert len(server.peers) == 1
-
-
-async def test_a_meshed_hop_carries_http1_over_http2_between_proxies(proxies: StartProxy) -> None:
-    seen: list[web.Request] = []
-
-    async def app_handler(request: web.Request) -> web.Response:
-        seen.append(request)
-        body = await request.read()
-        return web.Response(text=f"app {request.method} {request.path_qs} {len(body)}")
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", app_handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    app_port: int = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        server_side = await proxies(config(), inbound_fallback_port=app_port)
-        hinted = hinted_h2(backend("books", 1, [server_side.inbound_port]))
-        client_side = await proxies(config(books(hinted)))
-        url = f"http://127.0.0.1:{client_side.outbound_port}/books/1"
-        async with aiohttp.ClientSession(headers={"Host": AUTHORITY}) as http:
-            async with http.post(url, data=b"x" * 100_000) as response:
-                assert response.status == 200
-                assert await response.text() == "app POST /books/1 100000"
-            async with http.head(url) as response:
-                assert response.status == 200
-        assert seen[0].headers["Host"] == AUTHORITY
-        assert "weft-orig-proto" not in seen[0].headers
-        inbound = server_side.metric_lines("response_total")
-        assert any(
-            'direction="inbound"' in line and 'status_code="200"' in line for line in inbound
-        )
-    finally:
-        await runner.cleanup()
 
 
 async def test_inbound_forwards_http2_to_the_application_under_its_policy(

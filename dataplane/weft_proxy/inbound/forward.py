@@ -102,7 +102,7 @@ class Inbound:
         self,
         head: RequestHead,
         stream: ClientStream,
-        writer: asyncio.StreamWriter,
+        writer: ClientStream,
         *,
         client: Client,
         port: int,
@@ -131,7 +131,7 @@ class Inbound:
                 message = f"the application refused port {port}"
             if head.upgrade:
                 stream.switch_refused()  # no switch: HTTP/1 goes on after the request
-            if writer.transport.is_closing():
+            if writer.is_closing():
                 return False
             writer.write(error_response(502, message))
             await writer.drain()

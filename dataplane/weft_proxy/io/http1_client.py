@@ -6,14 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 
 from weft_proxy.io.connect import CONNECT_TIMEOUT_S, Opener, plain
-from weft_proxy.protocols.http1 import Event, ProtocolError, ResponseReader, tunnel_bytes
+from weft_proxy.io.http1_connection import Http1Connection
+from weft_proxy.protocols.http1 import Body, Event, ResponseReader, tunnel_bytes
 
 log = logging.getLogger(__name__)
-
-READ_SIZE = 64 * 1024
 
 
 class UpstreamClosed(ConnectionError):
@@ -24,52 +22,54 @@ class MalformedResponse(ConnectionError):
     """The upstream broke HTTP/1: its connection is spent, and the client gets a 502."""
 
 
-def _buffered(reader: asyncio.StreamReader) -> bool:
-    # StreamReader has no public way to ask; a connection whose peer sent bytes nobody
-    # asked for is not at a message boundary, whatever its parser says.
-    return bool(getattr(reader, "_buffer", None))
+class UpstreamConnection(Http1Connection):
+    """One connection to an endpoint: its responses' events as they arrive."""
 
+    __slots__ = ("responses",)
 
-class UpstreamConnection:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
+    def __init__(self) -> None:
+        super().__init__()
         self.responses = ResponseReader()
-        self.events: deque[Event] = deque()  # parsed, not yet taken
+        self._feed = self.responses.feed
 
     @property
     def usable(self) -> bool:
         """Open, and nothing arrived while it was idle (a late or unsolicited response
         would be taken for the answer to the next request)."""
-        return not (self.reader.at_eof() or self.writer.is_closing() or _buffered(self.reader))
+        return (
+            not (self.eof or self.events or self.failed or self.transport.is_closing())
+            and self.responses.between_messages
+        )
 
     @property
     def reusable(self) -> bool:
         """Open, and provably between messages with nothing buffered: it may carry
         another exchange. Bytes past the end of a response (more than it declared, or
         an unsolicited one) say not."""
-        return (
-            not self.events
-            and self.responses.between_messages
-            and not (self.reader.at_eof() or self.writer.is_closing() or _buffered(self.reader))
-        )
+        return self.usable
 
     async def next_event(self) -> Event:
         """The next response event. UpstreamClosed at the end of the connection,
         MalformedResponse for bytes that are not HTTP/1 (both ConnectionErrors)."""
         events = self.events
         while not events:
-            data = await self.reader.read(READ_SIZE)
-            if not data:
+            failed = self.failed
+            if failed is not None:
+                if not self.transport.is_closing():
+                    peer = self.transport.get_extra_info("peername") or ("?", 0)
+                    # One line per connection: it is closed after this.
+                    log.warning(
+                        "malformed HTTP/1 response from %s:%s: %s", peer[0], peer[1], failed
+                    )
+                    self.transport.abort()
+                raise MalformedResponse(str(failed))
+            if self.eof:
                 raise UpstreamClosed("upstream closed the connection")
-            try:
-                events.extend(self.responses.feed(data))
-            except ProtocolError as error:
-                peer = self.writer.get_extra_info("peername") or ("?", 0)
-                # One line per connection: it is closed after this.
-                log.warning("malformed HTTP/1 response from %s:%s: %s", peer[0], peer[1], error)
-                raise MalformedResponse(str(error)) from None
-        return events.popleft()
+            await self.arrival()
+        event = events.popleft()
+        if type(event) is Body:
+            self.took(event)
+        return event
 
     def tunnel_bytes(self) -> bytes:
         """After a switch: whatever followed the response head, for the tunnel."""
@@ -78,7 +78,8 @@ class UpstreamConnection:
         return held
 
     def close(self) -> None:
-        self.writer.transport.abort()
+        """At once: nothing more is owed to a connection taken out of use."""
+        self.transport.abort()
 
 
 class Http1Pool:
@@ -103,7 +104,7 @@ class Http1Pool:
             connection.close()
         async with asyncio.timeout(CONNECT_TIMEOUT_S):
             reader, writer = await self._open()
-        return UpstreamConnection(reader, writer)
+        return UpstreamConnection.adopt(reader, writer)
 
     def release(self, connection: UpstreamConnection, reusable: bool) -> None:
         """Back to the pool if `reusable` and at a message boundary; else closed."""

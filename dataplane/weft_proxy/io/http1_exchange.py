@@ -25,8 +25,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 from weft_proxy.io.http1_client import Http1Pool, UpstreamClosed, UpstreamConnection
+from weft_proxy.io.http1_connection import Http1Connection, tunnel
 from weft_proxy.io.http1_server import ClientGone, ClientStream
-from weft_proxy.io.tcp import splice
 from weft_proxy.protocols.http1 import (
     Body,
     EndOfMessage,
@@ -64,7 +64,7 @@ class Relay(Protocol):
         """After the relay: whether the client connection may carry another request."""
         ...
 
-    async def relay(self, stream: ClientStream, client: asyncio.StreamWriter) -> bool:
+    async def relay(self, stream: ClientStream, client: Http1Connection) -> bool:
         """True: the response went whole; False: the upstream cut it short (the client
         connection must then end). Raises when the client went away."""
         ...
@@ -82,7 +82,7 @@ def client_body(head: RequestHead, stream: ClientStream) -> RequestBody:
 async def relay_counted(
     answer: Relay,
     stream: ClientStream,
-    client: asyncio.StreamWriter,
+    client: Http1Connection,
     count: Callable[[bool | None], None],
 ) -> bool:
     """Relay `answer` and count it once it is over: `count(True)` whole (a tunnel: when
@@ -105,7 +105,7 @@ def _expects_continue(request: RequestHead) -> bool:
     return expect is not None and request.version == "1.1" and expect.lower() == b"100-continue"
 
 
-def _write(client: asyncio.StreamWriter, data: bytes) -> None:
+def _write(client: Http1Connection, data: bytes) -> None:
     try:
         client.write(data)
     except RuntimeError as error:  # uvloop's answer to a write on a closed transport
@@ -152,7 +152,7 @@ class Exchange:
         request: RequestHead,
         body: RequestBody,
         source: TrailerSource | None = None,
-        client: asyncio.StreamWriter | None = None,
+        client: Http1Connection | None = None,
     ) -> Exchange:
         """Send `request` (its trailers from `source`) and wait for the final response
         head, relaying 1xx ones to `client` (an HTTP/1 client's connection).
@@ -172,7 +172,7 @@ class Exchange:
             if chunked:
                 headers.append((b"transfer-encoding", b"chunked"))
             head = request_head_bytes(request.method, request.target, headers)
-            writer = connection.writer
+            writer = connection
             if isinstance(body, bytes):  # one segment
                 if chunked:
                     trailers = source.trailers if source is not None else None
@@ -231,7 +231,7 @@ class Exchange:
     ) -> bool:
         """The body, as it arrives: True once all of it is sent, False if it was not.
         Runs beside the wait for the response and its relay."""
-        writer = self.connection.writer
+        writer = self.connection
         while True:
             try:
                 data = await anext(body)
@@ -260,7 +260,7 @@ class Exchange:
         return error  # an HTTP/2 client's StreamReset, say: its stack knows it
 
     # --- the response --------------------------------------------------------------------
-    async def relay(self, stream: ClientStream, client: asyncio.StreamWriter) -> bool:
+    async def relay(self, stream: ClientStream, client: Http1Connection) -> bool:
         """Relay the response to an HTTP/1 client: True if whole. A tunnel, once agreed,
         lasts until both sides end it."""
         if self.upgrade:
@@ -283,7 +283,7 @@ class Exchange:
             await self.finish(complete)
         return complete
 
-    async def _relay(self, client: asyncio.StreamWriter) -> bool:
+    async def _relay(self, client: Http1Connection) -> bool:
         """A body of known length streams as is; a chunked one is re-chunked with its
         trailers, and one delimited by the upstream's close is chunked for an HTTP/1.1
         client. What has arrived is written in one go (a small response: head and body
@@ -331,7 +331,7 @@ class Exchange:
         await client.drain()
         return True
 
-    def _cut(self, client: asyncio.StreamWriter, out: list[bytes]) -> bool:
+    def _cut(self, client: Http1Connection, out: list[bytes]) -> bool:
         """The upstream cut the response short: the client gets what came, then its
         connection ends (HTTP/1 has no other way to say so)."""
         failure = self._client_failure()
@@ -386,7 +386,7 @@ class Exchange:
         reusable = complete and head.keep_alive and head.framing is not Framing.UNTIL_CLOSE
         self.pool.release(self.connection, reusable)
 
-    async def _tunnel(self, stream: ClientStream, client: asyncio.StreamWriter) -> None:
+    async def _tunnel(self, stream: ClientStream, client: Http1Connection) -> None:
         """After 101 Switching Protocols (WebSocket), or 2xx to CONNECT: bytes both ways,
         as they are, until both sides have ended."""
         head, connection = self.head, self.connection
@@ -399,8 +399,8 @@ class Exchange:
             client.write(held)
         held = stream.tunnel_bytes()
         if held:
-            connection.writer.write(held)
-        await splice((stream.reader, client), (connection.reader, connection.writer))
+            connection.write(held)
+        await tunnel(stream, connection)
 
     def _close(self) -> None:
         self._done = True
@@ -409,14 +409,14 @@ class Exchange:
         self.connection.close()
 
 
-def _sent(writer: asyncio.StreamWriter, data: bytes) -> bool:
-    if writer.transport.is_closing():
+def _sent(writer: Http1Connection, data: bytes) -> bool:
+    if writer.is_closing():
         return False
     writer.write(data)
     return True
 
 
-async def _drained(writer: asyncio.StreamWriter) -> bool:
+async def _drained(writer: Http1Connection) -> bool:
     try:
         await writer.drain()
     except (ConnectionError, OSError):

@@ -4,10 +4,10 @@ with a body that streams from the client as the handler reads it."""
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from weft_proxy.errors import error_response
+from weft_proxy.io.http1_connection import Http1Connection
 from weft_proxy.protocols.http1 import (
     Body,
     EndOfMessage,
@@ -19,7 +19,6 @@ from weft_proxy.protocols.http1 import (
     Trailers,
 )
 
-READ_SIZE = 64 * 1024
 # Between requests: a client must send its next request head within this; a slow-loris
 # client trickling one in gets a 408 and the connection closed.
 IDLE_TIMEOUT_S = 90.0
@@ -29,33 +28,32 @@ class ClientGone(ConnectionError):
     """The client went away in the middle of its request: no fault of an upstream's."""
 
 
-class ClientStream:
-    """The events of one client connection, read from the socket on demand."""
+class ClientStream(Http1Connection):
+    """One client connection: its requests' events as they arrive, and its writer."""
 
-    def __init__(self, reader: asyncio.StreamReader, first_bytes: bytes) -> None:
-        self.reader = reader
+    __slots__ = ("_parser", "trailers")
+
+    def __init__(self) -> None:
+        super().__init__()
         self._parser = RequestReader()
-        self._events: deque[Event] = deque()
-        try:
-            self._events.extend(self._parser.feed(first_bytes))
-        except ProtocolError as error:  # answered by the serving loop, like later ones
-            self._parser.failed = error
-        self.closed = False
+        self._feed = self._parser.feed
         self.trailers: Headers | None = None  # of the body `body()` read last
 
     async def next_event(self) -> Event | None:
-        while not self._events:
-            if self.closed:
-                return None
-            failed = self._parser.failed
+        """The next event; None once the client has closed (after every event before
+        its close); ProtocolError once the bytes after the last event break HTTP/1."""
+        events = self.events
+        while not events:
+            failed = self.failed
             if failed is not None:  # the messages before it have all been served
                 raise failed
-            data = await self.reader.read(READ_SIZE)
-            if not data:
-                self.closed = True
+            if self.eof:
                 return None
-            self._events.extend(self._parser.feed(data))
-        return self._events.popleft()
+            await self.arrival()
+        event = events.popleft()
+        if type(event) is Body:
+            self.took(event)
+        return event
 
     async def body(self) -> AsyncIterator[bytes]:
         """The current request's body, up to its end; its trailers then in `trailers`."""
@@ -75,7 +73,7 @@ class ClientStream:
         """The current request's whole body if all of it has arrived already (and has no
         trailers), taken from the stream; else None. Sending it needs no task."""
         parts = []
-        for event in self._events:
+        for event in self.events:
             if isinstance(event, Body):
                 parts.append(event.data)
             elif isinstance(event, EndOfMessage):
@@ -85,7 +83,7 @@ class ClientStream:
         else:
             return None
         for _ in range(len(parts) + 1):
-            self._events.popleft()
+            self.took(self.events.popleft())
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     @property
@@ -96,16 +94,17 @@ class ClientStream:
     def tunnel_bytes(self) -> bytes:
         """The server agreed to switch protocols: what the client sent after its
         request, for the tunnel."""
-        self._events.clear()  # the switching request's end
+        self.events.clear()  # the switching request's end
+        self._unread = 0
         return self._parser.switched()
 
     def switch_refused(self) -> None:
         """The server did not switch protocols: HTTP/1 goes on after the request."""
-        self._events.extend(self._parser.refused())
+        self.events.extend(self._parser.refused())
 
 
 # The handler answers one request; it returns whether the connection may serve another.
-Handler = Callable[[RequestHead, ClientStream, asyncio.StreamWriter], Awaitable[bool]]
+Handler = Callable[[RequestHead, ClientStream, ClientStream], Awaitable[bool]]
 
 
 class _IdleTimer:
@@ -118,10 +117,10 @@ class _IdleTimer:
 
     __slots__ = ("_handle", "_loop", "_stream", "_timeout", "_writer", "draining", "idle_since")
 
-    def __init__(self, stream: ClientStream, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, stream: ClientStream) -> None:
         self._loop = asyncio.get_running_loop()
         self._stream = stream
-        self._writer = writer
+        self._writer = stream
         self._timeout = IDLE_TIMEOUT_S
         self.idle_since: float | None = self._loop.time()  # None: serving a request
         self.draining = False
@@ -183,8 +182,8 @@ async def serve_http1(
     handle: Handler,
     connections: Http1Connections | None = None,
 ) -> None:
-    stream = ClientStream(reader, first_bytes)
-    idle = _IdleTimer(stream, writer)
+    stream = ClientStream.adopt(reader, writer, first_bytes)
+    idle = _IdleTimer(stream)
     if connections is not None:
         connections.add(idle)
     try:
@@ -196,14 +195,15 @@ async def serve_http1(
             if not isinstance(event, RequestHead):
                 continue  # the rest of a body the handler chose not to read
             idle.serving()
-            if not await handle(event, stream, writer):
+            if not await handle(event, stream, stream):
                 break
     except ProtocolError as error:
-        writer.write(error_response(error.status, str(error), close=True))
+        if not stream.is_closing():
+            stream.write(error_response(error.status, str(error), close=True))
     except (ConnectionError, OSError, TimeoutError):
         pass
     finally:
         idle.cancel()
         if connections is not None:
             connections.discard(idle)
-        writer.close()
+        stream.close()

@@ -3,17 +3,15 @@ balanced to an endpoint, retried within budget, timed out, classified and counte
 
 from __future__ import annotations
 
-import asyncio
 import functools
 
-from weft_api.config import OutboundService, ProtocolHint
+from weft_api.config import OutboundService
 from weft_proxy.errors import ProxyError, error_response
 from weft_proxy.io.http1_client import Http1Pool
 from weft_proxy.io.http1_exchange import Exchange, client_body, relay_counted
 from weft_proxy.io.http1_server import ClientGone, ClientStream
 from weft_proxy.metrics import ProxyMetrics, Target
 from weft_proxy.outbound import attempts
-from weft_proxy.outbound.http1_over_h2 import H2Answer, exchange_over_h2
 from weft_proxy.outbound.request_body import RequestBody
 from weft_proxy.outbound.state import EndpointKey, OutboundState
 from weft_proxy.policies import request_match
@@ -38,7 +36,7 @@ class OutboundHttp1:
         self,
         head: RequestHead,
         stream: ClientStream,
-        client: asyncio.StreamWriter,
+        client: ClientStream,
         original_dst: ADDRESS_PORT | None,
     ) -> bool:
         """Serve one request; True if the client connection may carry another."""
@@ -54,7 +52,7 @@ class OutboundHttp1:
         except ProxyError as failure:
             if head.upgrade:
                 stream.switch_refused()  # no switch: HTTP/1 goes on after the request
-            if client.transport.is_closing():
+            if client.is_closing():
                 return False
             client.write(error_response(failure.status, str(failure)))
             await client.drain()
@@ -64,7 +62,7 @@ class OutboundHttp1:
         self,
         head: RequestHead,
         stream: ClientStream,
-        client: asyncio.StreamWriter,
+        client: ClientStream,
         service: OutboundService,
         port: int,
         authority: str,
@@ -80,7 +78,7 @@ class OutboundHttp1:
         retryable = plan.route is not None and plan.route.is_retryable and not head.upgrade
         body = RequestBody(client_body(head, stream), retryable=retryable)
         exchange = functools.partial(self._exchange, plan, head, stream, client, body)
-        chosen: attempts.Attempt[Exchange | H2Answer] = await attempts.attempt(
+        chosen: attempts.Attempt[Exchange] = await attempts.attempt(
             plan, exchange, body.retryable_bytes, self.metrics, self.state.clock
         )
         if self.state.tap.watched:  # the path and peer cost: only for a watcher
@@ -98,19 +96,15 @@ class OutboundHttp1:
         plan: attempts.Plan,
         head: RequestHead,
         stream: ClientStream,
-        client: asyncio.StreamWriter,
+        client: ClientStream,
         body: RequestBody,
         key: EndpointKey,
-    ) -> Exchange | H2Answer | None:
-        endpoint = plan.group.endpoints[key]
-        # An endpoint hinted HTTP/2 that is not meshed speaks only HTTP/2: upgrade. A
-        # meshed one's proxy takes HTTP/1 as it is, over mTLS (ALPN http/1.1): in Python,
-        # h2 framing and HPACK cost more than a pooled HTTP/1 connection saves (a meshed
-        # hop: 1.02x the plain hop's CPU kept HTTP/1, 1.84x upgraded; docs/benchmarks.md).
-        upgrade = endpoint.protocol_hint is ProtocolHint.H2 and endpoint.identity is None
-        if upgrade and not head.upgrade:
-            h2_pool = plan.group.h2_pool(key)
-            return await exchange_over_h2(h2_pool, head, body.for_attempt(), plan.authority)
+    ) -> Exchange | None:
+        # A meshed endpoint's proxy takes HTTP/1 as it is, over mTLS (ALPN http/1.1): in
+        # Python, h2 framing and HPACK cost more than a pooled HTTP/1 connection saves (a
+        # meshed hop: 1.02x the plain hop's CPU kept HTTP/1, 1.84x upgraded;
+        # docs/benchmarks.md). An endpoint hinted HTTP/2 takes HTTP/1 too: the hint comes
+        # only with meshed endpoints, whose proxy serves both.
         try:
             return await Exchange.start(
                 plan.group.pool(key), head, body.for_attempt(), stream, client
@@ -124,7 +118,7 @@ class OutboundHttp1:
         self,
         head: RequestHead,
         stream: ClientStream,
-        client: asyncio.StreamWriter,
+        client: ClientStream,
         destination: ADDRESS_PORT,
         authority: str,
     ) -> bool:
@@ -154,6 +148,6 @@ class OutboundHttp1:
         return keep_alive and head.keep_alive
 
 
-def _peer(writer: asyncio.StreamWriter) -> str:
+def _peer(writer: ClientStream) -> str:
     peer = writer.get_extra_info("peername")
     return f"{peer[0]}:{peer[1]}" if peer else ""
