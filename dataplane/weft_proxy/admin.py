@@ -23,7 +23,7 @@ class Admin:
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await serve_http1(reader, writer, b"", self._handle)
 
-    async def _handle(self, head: RequestHead, stream: ClientStream, client: ClientStream) -> bool:
+    async def _handle(self, head: RequestHead, stream: ClientStream) -> bool:
         async for _ in stream.body():
             pass
         path = head.target.split(b"?")[0]
@@ -42,6 +42,6 @@ class Admin:
             status, body = 404, b"not found\n"
         reason = {200: b"OK", 202: b"Accepted", 404: b"Not Found", 503: b"Service Unavailable"}
         headers = [(b"Content-Type", content_type), (b"Content-Length", b"%d" % len(body))]
-        client.write(response_head_bytes(status, reason[status], headers) + body)
-        await client.drain()
+        stream.write(response_head_bytes(status, reason[status], headers) + body)
+        await stream.drain()
         return head.keep_alive

@@ -24,8 +24,10 @@ from weft_proxy.identity.credentials import (
     MeshTls,
     peer_identity,
 )
-from weft_proxy.inbound.forward import Inbound
+from weft_proxy.inbound.admission import Admission
+from weft_proxy.inbound.http1 import InboundHttp1
 from weft_proxy.inbound.http2 import InboundHttp2
+from weft_proxy.inbound.tcp import InboundTcp
 from weft_proxy.io.accept import SocketServer, ended_quietly, open_accepted
 from weft_proxy.io.connect import CONNECT_TIMEOUT_S, describe
 from weft_proxy.io.http1_server import Http1Connections, serve_http1
@@ -37,7 +39,7 @@ from weft_proxy.outbound.http1 import OutboundHttp1
 from weft_proxy.outbound.http2 import OutboundHttp2
 from weft_proxy.outbound.state import OutboundState
 from weft_proxy.outbound.tcp import OutboundTcp
-from weft_proxy.policies.authorize import Client, InboundPolicy
+from weft_proxy.policies.authorize import Client
 from weft_proxy.policies.clock import Clock
 from weft_proxy.policies.penalty import PENALTY_S, PenaltyBox
 from weft_proxy.policies.routes import RouteTable
@@ -75,8 +77,11 @@ class Proxy:
         self.outbound_http1 = OutboundHttp1(self.outbound_state, self.metrics)
         self.outbound_http2 = OutboundHttp2(self.outbound_state, self.metrics)
         self.outbound_tcp = OutboundTcp(self.outbound_state, self.metrics)
-        self.inbound = Inbound(self.metrics, clock, self.outbound_state.tap)
-        self.inbound_http2 = InboundHttp2(self.inbound)
+        # Inbound: one admission (policy, labels, tap), and a server per protocol.
+        self.admission = Admission(self.metrics, self.outbound_state.tap)
+        self.inbound_http1 = InboundHttp1(self.admission, self.metrics, clock)
+        self.inbound_http2 = InboundHttp2(self.admission, self.metrics, clock)
+        self.inbound_tcp = InboundTcp(self.admission, self.metrics)
         self.h2_sessions: set[ServerSession] = set()  # GOAWAY'd on shutdown
         self.http1_connections = Http1Connections()  # ended between requests on shutdown
         self._connections: set[asyncio.Task[object]] = set()  # waited for by `drained`
@@ -121,9 +126,8 @@ class Proxy:
         for service in config.outbound:  # compile everything first: all or nothing
             RouteTable.of(service)
             BackendSplit(service, self.rng)
-        InboundPolicy.of(config)
+        self.admission.apply(config)  # the last that may raise
         self.outbound_state.apply(config.outbound)
-        self.inbound.apply(config)
         self.config = config
 
     def shutdown(self) -> None:
@@ -147,12 +151,6 @@ class Proxy:
         if task is not None:
             self._connections.add(task)
             task.add_done_callback(self._connections.discard)
-
-    def _opaque_inbound(self, port: int) -> bool:
-        policy = self.inbound.policy
-        return (
-            policy is not None and policy.server_for(port).server.protocol is ConfigProtocol.OPAQUE
-        )
 
     async def on_outbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._track()
@@ -191,9 +189,9 @@ class Proxy:
         penalty = self.penalties.wait(str(plain.address))
         if penalty:
             await asyncio.sleep(penalty)  # it flooded a connection a moment ago
-        if port is not None and self._opaque_inbound(port):
+        if port is not None and self.admission.opaque(port):
             reader, writer = await open_accepted(sock)
-            await self.inbound.tcp(reader, writer, b"", plain, port)
+            await self.inbound_tcp.forward(reader, writer, b"", plain, port)
             return
         detected = await peek_protocol(sock)
         tls = self.tls
@@ -223,7 +221,7 @@ class Proxy:
             if port is None:
                 writer.transport.abort()
                 return
-            await self.inbound.tcp(reader, writer, b"", client, port)
+            await self.inbound_tcp.forward(reader, writer, b"", client, port)
         elif port is None:
             writer.transport.abort()
         elif alpn in (ALPN_H2, ALPN_HTTP1):
@@ -256,7 +254,7 @@ class Proxy:
         first: bytes = b"",
     ) -> None:
         if protocol is Protocol.HTTP1:
-            handle = functools.partial(self.inbound.http1, client=client, port=port)
+            handle = functools.partial(self.inbound_http1.handle, client=client, port=port)
             await serve_http1(reader, writer, first, handle, self.http1_connections)
         elif protocol is Protocol.HTTP2:
             handle2 = functools.partial(self.inbound_http2.handle, client=client, port=port)
@@ -265,7 +263,7 @@ class Proxy:
                 reader, writer, first, handle2, self.h2_sessions, self.http2_limits, flooded
             )
         else:
-            await self.inbound.tcp(reader, writer, first, client, port)
+            await self.inbound_tcp.forward(reader, writer, first, client, port)
 
     async def listen(
         self, host: str, inbound_port: int, outbound_port: int, admin_port: int

@@ -85,7 +85,9 @@ async def test_flaggers_success_rate_and_latency_queries(
             assert 70 <= rate <= 80  # every fourth request fails
             p99 = await asyncio.to_thread(query, url, LATENCY_P99)
             assert p99 is not None
-            assert 2 <= p99 <= 100  # the app sleeps 2 ms; buckets are coarse
+            # The app sleeps 2 ms: the query reads real latencies (no upper bound: a
+            # loaded machine may take any time).
+            assert p99 >= 2
     finally:
         for server in servers:
             server.close()

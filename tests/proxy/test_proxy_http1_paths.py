@@ -246,7 +246,7 @@ def idle_connections(path: Path) -> list[object]:
     """The pooled upstream connections of every proxy on the path."""
     pools: list[Http1Pool] = []
     for running in path.proxies:
-        pools += running.proxy.inbound._pools.values()
+        pools += running.proxy.inbound_http1._pools.values()
         for state in running.proxy.outbound_state.services.values():
             for group in state.groups.values():
                 pools += group._pools.values()

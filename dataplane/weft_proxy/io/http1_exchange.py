@@ -64,7 +64,7 @@ class Relay(Protocol):
         """After the relay: whether the client connection may carry another request."""
         ...
 
-    async def relay(self, stream: ClientStream, client: Http1Connection) -> bool:
+    async def relay(self, stream: ClientStream) -> bool:
         """True: the response went whole; False: the upstream cut it short (the client
         connection must then end). Raises when the client went away."""
         ...
@@ -80,21 +80,18 @@ def client_body(head: RequestHead, stream: ClientStream) -> RequestBody:
 
 
 async def relay_counted(
-    answer: Relay,
-    stream: ClientStream,
-    client: Http1Connection,
-    count: Callable[[bool | None], None],
+    answer: Relay, stream: ClientStream, count: Callable[[bool | None], None]
 ) -> bool:
     """Relay `answer` and count it once it is over: `count(True)` whole (a tunnel: when
     it opens), False cut short by the upstream, None when the client went away. True if
     the client connection may carry another request."""
     if answer.upgrade:
         count(True)
-        await answer.relay(stream, client)
+        await answer.relay(stream)
         return False
     outcome: bool | None = None
     try:
-        outcome = await answer.relay(stream, client)
+        outcome = await answer.relay(stream)
     finally:
         count(outcome)
     return outcome and answer.keep_client
@@ -260,12 +257,12 @@ class Exchange:
         return error  # an HTTP/2 client's StreamReset, say: its stack knows it
 
     # --- the response --------------------------------------------------------------------
-    async def relay(self, stream: ClientStream, client: Http1Connection) -> bool:
+    async def relay(self, stream: ClientStream) -> bool:
         """Relay the response to an HTTP/1 client: True if whole. A tunnel, once agreed,
         lasts until both sides end it."""
         if self.upgrade:
             try:
-                await self._tunnel(stream, client)
+                await self._tunnel(stream)
             except BaseException:
                 self.connection.close()
                 raise
@@ -273,7 +270,7 @@ class Exchange:
         if self.request.upgrade:
             stream.switch_refused()
         try:
-            complete = await self._relay(client)
+            complete = await self._relay(stream)
         except BaseException:
             self._close()
             raise
@@ -386,7 +383,7 @@ class Exchange:
         reusable = complete and head.keep_alive and head.framing is not Framing.UNTIL_CLOSE
         self.pool.release(self.connection, reusable)
 
-    async def _tunnel(self, stream: ClientStream, client: Http1Connection) -> None:
+    async def _tunnel(self, client: ClientStream) -> None:
         """After 101 Switching Protocols (WebSocket), or 2xx to CONNECT: bytes both ways,
         as they are, until both sides have ended."""
         head, connection = self.head, self.connection
@@ -397,10 +394,10 @@ class Exchange:
         held = connection.tunnel_bytes()
         if held:
             client.write(held)
-        held = stream.tunnel_bytes()
+        held = client.tunnel_bytes()
         if held:
             connection.write(held)
-        await tunnel(stream, connection)
+        await tunnel(client, connection)
 
     def _close(self) -> None:
         self._done = True

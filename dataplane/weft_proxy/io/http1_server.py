@@ -103,8 +103,9 @@ class ClientStream(Http1Connection):
         self.events.extend(self._parser.refused())
 
 
-# The handler answers one request; it returns whether the connection may serve another.
-Handler = Callable[[RequestHead, ClientStream, ClientStream], Awaitable[bool]]
+# The handler answers one request (its body and answer go through the stream); it
+# returns whether the connection may serve another.
+Handler = Callable[[RequestHead, ClientStream], Awaitable[bool]]
 
 
 class _IdleTimer:
@@ -195,7 +196,7 @@ async def serve_http1(
             if not isinstance(event, RequestHead):
                 continue  # the rest of a body the handler chose not to read
             idle.serving()
-            if not await handle(event, stream, stream):
+            if not await handle(event, stream):
                 break
     except ProtocolError as error:
         if not stream.is_closing():

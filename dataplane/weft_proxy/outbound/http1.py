@@ -36,7 +36,6 @@ class OutboundHttp1:
         self,
         head: RequestHead,
         stream: ClientStream,
-        client: ClientStream,
         original_dst: ADDRESS_PORT | None,
     ) -> bool:
         """Serve one request; True if the client connection may carry another."""
@@ -46,23 +45,22 @@ class OutboundHttp1:
             if found is None:
                 if original_dst is None:
                     raise ProxyError(502, f"no service known for authority {authority!r}")
-                return await self._pass_through(head, stream, client, original_dst, authority)
+                return await self._pass_through(head, stream, original_dst, authority)
             service, port = found
-            return await self._routed(head, stream, client, service, port, authority)
+            return await self._routed(head, stream, service, port, authority)
         except ProxyError as failure:
             if head.upgrade:
                 stream.switch_refused()  # no switch: HTTP/1 goes on after the request
-            if client.is_closing():
+            if stream.is_closing():
                 return False
-            client.write(error_response(failure.status, str(failure)))
-            await client.drain()
+            stream.write(error_response(failure.status, str(failure)))
+            await stream.drain()
             return head.keep_alive
 
     async def _routed(
         self,
         head: RequestHead,
         stream: ClientStream,
-        client: ClientStream,
         service: OutboundService,
         port: int,
         authority: str,
@@ -77,18 +75,18 @@ class OutboundHttp1:
         )
         retryable = plan.route is not None and plan.route.is_retryable and not head.upgrade
         body = RequestBody(client_body(head, stream), retryable=retryable)
-        exchange = functools.partial(self._exchange, plan, head, stream, client, body)
+        exchange = functools.partial(self._exchange, plan, head, stream, body)
         chosen: attempts.Attempt[Exchange] = await attempts.attempt(
             plan, exchange, body.retryable_bytes, self.metrics, self.state.clock
         )
         if self.state.tap.watched:  # the path and peer cost: only for a watcher
             path = head.target.split(b"?", 1)[0].decode("latin-1")
-            attempts.tap(self.state.tap, plan, chosen, head.method, path, _peer(client))
+            attempts.tap(self.state.tap, plan, chosen, head.method, path, _peer(stream))
 
         def settle(complete: bool | None) -> None:
             chosen.settle(self.metrics, ending=_ENDINGS[complete])
 
-        keep_alive = await relay_counted(chosen.answer, stream, client, settle)
+        keep_alive = await relay_counted(chosen.answer, stream, settle)
         return keep_alive and head.keep_alive
 
     async def _exchange(
@@ -96,7 +94,6 @@ class OutboundHttp1:
         plan: attempts.Plan,
         head: RequestHead,
         stream: ClientStream,
-        client: ClientStream,
         body: RequestBody,
         key: EndpointKey,
     ) -> Exchange | None:
@@ -107,7 +104,7 @@ class OutboundHttp1:
         # only with meshed endpoints, whose proxy serves both.
         try:
             return await Exchange.start(
-                plan.group.pool(key), head, body.for_attempt(), stream, client
+                plan.group.pool(key), head, body.for_attempt(), stream, stream
             )
         except ClientGone:
             raise  # no fault of the endpoint's
@@ -118,7 +115,6 @@ class OutboundHttp1:
         self,
         head: RequestHead,
         stream: ClientStream,
-        client: ClientStream,
         destination: ADDRESS_PORT,
         authority: str,
     ) -> bool:
@@ -131,7 +127,7 @@ class OutboundHttp1:
         self.metrics.request(target)
         started = self.state.clock()
         try:
-            answer = await Exchange.start(pool, head, client_body(head, stream), stream, client)
+            answer = await Exchange.start(pool, head, client_body(head, stream), stream, stream)
         except ClientGone:
             raise
         except (ConnectionError, OSError, TimeoutError) as error:
@@ -144,7 +140,7 @@ class OutboundHttp1:
             )
             self.metrics.response(target, answer.status, classification.value, latency_ms)
 
-        keep_alive = await relay_counted(answer, stream, client, count)
+        keep_alive = await relay_counted(answer, stream, count)
         return keep_alive and head.keep_alive
 
 
