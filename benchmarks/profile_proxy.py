@@ -2,12 +2,14 @@
 (the same static proxy, nginx backend and pinning) under an open-loop constant rate
 (vegeta) while py-spy samples the proxy process.
 
-Writes a speedscope profile (open it at https://www.speedscope.app, or `py-spy`'s own
-viewer) and prints the functions that take most samples, by own time and by time
-including what they call. Sampling pauses the proxy briefly, so the latency printed
-here is higher than proxy_http.py's; compare profiles with profiles.
+Writes a speedscope profile (drop it on https://www.speedscope.app, which reads it in
+the browser) and prints the functions that take most samples, by own time and by time
+including what they call. py-spy reads the process without pausing it (--nonblocking:
+an occasional torn stack, no added latency) from core 1, beside the load generator,
+which then has less of that core: compare the latency printed here with other profiles'
+runs, not with proxy_http.py's.
 
-Usage: .venv/bin/python benchmarks/profile_proxy.py [--rate 2000] [--seconds 15]
+Usage: .venv/bin/python benchmarks/profile_proxy.py [--rate 1000] [--seconds 15]
        [--output FILE.speedscope.json] [--top 25] [--native]
 """
 

@@ -8,7 +8,8 @@ All paths reach the same backend (nginx answering a small 200). Per path:
   (hey's workers wait for each answer and tick together: bursts that distort it);
 - saturation throughput (wrk, 32 connections);
 - the proxy's RSS after the saturation run.
-Each measurement runs over every path in turn before the next measurement starts.
+Each measurement runs over every path in turn before the next measurement starts, in
+this order: CPU, saturation, then the open-loop rates.
 Proxies and backend are pinned to core 0, the load generators to core 1.
 
 Needs nginx, haproxy and wrk (Debian) and hey and vegeta (Go; built into
@@ -244,13 +245,15 @@ def measure(
         if target.pids:
             result.cpu_us_per_req = cpu / len(at_cpu_rate) * 1e6
         result.achieved_rps_at_cpu_rate = len(at_cpu_rate) / seconds
-    for rate in rates:
-        for target in targets:
-            results[target.name].latency[rate] = vegeta(target.port, rate, seconds)
     for target in targets:
         if saturation:
             results[target.name].saturation_rps = wrk(target.port, seconds)
         results[target.name].rss_mib = sum(rss_mib(pid) for pid in target.pids)
+    # Open loop last, rates ascending: past saturation, a proxy is left with a backlog
+    # (and hundreds of connections) that would weigh on whatever ran next.
+    for rate in sorted(rates):
+        for target in targets:
+            results[target.name].latency[rate] = vegeta(target.port, rate, seconds)
     return results
 
 
