@@ -1,27 +1,49 @@
-"""What automatic mTLS costs per request: a client pod's proxy and a server pod's proxy
-between an HTTP/1 client and an app, with the endpoint meshed (mTLS, HTTP/1 kept as it
-is) or not (plain HTTP/1), against the app called directly, in the same run. One more
-path prices what the proxies do not do between them: HTTP/1 upgraded to HTTP/2 (a
-plain-text endpoint hinted HTTP/2).
+"""What automatic mTLS costs per request: a client pod's proxy and a server pod's proxy,
+each its own process, between a load generator and an app (nginx answering a small
+200), with the endpoint meshed (mTLS, HTTP/1 kept as it is) or not (plain HTTP/1),
+against the app called directly, in the same run. One more path prices what the proxies
+do not do between them: HTTP/1 upgraded to HTTP/2 (a plain-text endpoint hinted HTTP/2).
 
-Usage: .venv/bin/python benchmarks/proxy_mtls.py [REQUESTS]
+Per path: the CPU per request of both proxies together at a fixed 1000 rps (hey; /proc
+CPU time of the two processes), and latency under an open-loop constant rate (vegeta,
+default 1000 rps): p50, p99 and what the pair adds over direct. Proxies and app are
+pinned to core 0, the load generator to core 1, as in proxy_http.py (its tools too).
 
-Sequential keep-alive requests, everything on one uvloop (the figures compare paths,
-they are not a saturation test: see proxy_http.py for that).
+Usage: .venv/bin/python benchmarks/proxy_mtls.py [--rates 1000] [--seconds 10] [--quick]
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import dataclasses
 import datetime
-import statistics
+import logging
+import multiprocessing
+import os
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+from pathlib import Path
 
-import aiohttp
 import uvloop
-from aiohttp import web
 from cryptography.hazmat.primitives import serialization
+from proxy_http import (
+    Latency,
+    cpu_seconds,
+    ensure_tools,
+    free_port,
+    hey,
+    load_note,
+    nginx_conf,
+    start,
+    vegeta,
+    wait_listening,
+)
 from weft_static_proxy import AUTHORITY, bench_config
 
 from weft_api.config import Backend, BackendPort, Endpoint, ProtocolHint
@@ -29,11 +51,14 @@ from weft_api.csr import certificate_request, new_key
 from weft_api.identity import identity_name, spiffe_id
 from weft_operator.identity.ca import issue_leaf, new_issuer, new_trust_anchor
 from weft_proxy.identity.credentials import Credentials
+from weft_proxy.main import freeze_startup_objects
 from weft_proxy.proxy import Proxy
 
 NOW = datetime.datetime.now(datetime.UTC)
+# Made before the proxies fork, so both trust the same anchor.
 ANCHOR = new_trust_anchor("cluster.local", NOW)
 ISSUER = new_issuer(ANCHOR, "cluster.local", NOW)
+CPU_RATE = 1000  # a pair on one core: 2000 rps would overload it on a busy machine
 
 
 def credentials(account: str) -> Credentials:
@@ -44,82 +69,148 @@ def credentials(account: str) -> Credentials:
     return Credentials(identity, key, leaf, (ISSUER.cert,), roots)
 
 
-async def app() -> int:
-    async def hello(request: web.Request) -> web.Response:
-        return web.Response(text="hello")
-
-    application = web.Application()
-    application.router.add_get("/", hello)
-    runner = web.AppRunner(application, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+@dataclass(frozen=True)
+class Pair:
+    meshed: bool
+    h2: bool = False
 
 
-async def proxy_pair(app_port: int, meshed: bool, h2: bool = False) -> int:
-    """Start a server proxy in front of the app and a client proxy routing to it; the
-    client proxy's outbound port."""
+async def serve_server(app_port: int, inbound_port: int, pair: Pair) -> None:
+    """The server pod's proxy: inbound on `inbound_port`, to the app."""
     server = Proxy("default", inbound_fallback_port=app_port)
     server.apply(bench_config(app_port))
-    server_ports = await server.listen("127.0.0.1", 0, 0, 0)
-    inbound = server_ports[0].sockets[0].getsockname()[1]
-    identity = identity_name("server", "default") if meshed else None
-    endpoint = Endpoint("127.0.0.1", inbound, identity, ProtocolHint.H2 if h2 else None)
-    backend = Backend("bench", "default", AUTHORITY, 1, (BackendPort(80, (endpoint,)),))
-    config = bench_config(app_port)
-    service = dataclasses.replace(config.outbound[0], backends=(backend,))
-    config = dataclasses.replace(config, outbound=(service,))
-    client = Proxy("default")
-    client.apply(config)
-    if meshed:
+    if pair.meshed:
         server.use_credentials(credentials("server"))
+    await server.listen("127.0.0.1", inbound_port, 0, 0)
+    freeze_startup_objects()
+    await asyncio.Event().wait()
+
+
+async def serve_client(server_inbound: int, outbound_port: int, pair: Pair) -> None:
+    """The client pod's proxy: outbound on `outbound_port`, the Service's one endpoint
+    the server proxy's inbound (meshed: with the server's identity)."""
+    identity = identity_name("server", "default") if pair.meshed else None
+    endpoint = Endpoint("127.0.0.1", server_inbound, identity, ProtocolHint.H2 if pair.h2 else None)
+    backend = Backend("bench", "default", AUTHORITY, 1, (BackendPort(80, (endpoint,)),))
+    config = bench_config(server_inbound)
+    service = dataclasses.replace(config.outbound[0], backends=(backend,))
+    client = Proxy("default")
+    client.apply(dataclasses.replace(config, outbound=(service,)))
+    if pair.meshed:
         client.use_credentials(credentials("client"))
-    client_ports = await client.listen("127.0.0.1", 0, 0, 0)
-    return int(client_ports[1].sockets[0].getsockname()[1])
+    await client.listen("127.0.0.1", 0, outbound_port, 0)
+    freeze_startup_objects()
+    await asyncio.Event().wait()
 
 
-async def measure(url: str, requests: int) -> tuple[float, float, float]:
-    """p50 and p99 latency (ms), and CPU per request (µs) of the whole process."""
-    latencies = []
-    async with aiohttp.ClientSession(headers={"Host": AUTHORITY}) as session:
-        for _ in range(50):  # warm-up: connections, pools, handshakes
-            async with session.get(url) as response:
-                await response.read()
-        cpu = time.process_time()
-        for _ in range(requests):
-            started = time.perf_counter()
-            async with session.get(url) as response:
-                await response.read()
-            latencies.append((time.perf_counter() - started) * 1000)
-        cpu = time.process_time() - cpu
-    latencies.sort()
-    p99 = latencies[int(len(latencies) * 0.99) - 1]
-    return statistics.median(latencies), p99, cpu / requests * 1e6
+def proxy_process(role: str, first: int, second: int, pair: Pair) -> None:
+    """A forked proxy process's body, set up as `python -m weft_proxy` sets up one."""
+    os.sched_setaffinity(0, {0})
+    logging.basicConfig(
+        level=os.environ.get("WEFT_PROXY_LOG", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    serve = serve_server if role == "server" else serve_client
+    uvloop.run(serve(first, second, pair))
 
 
-async def main(requests: int) -> None:
-    app_port = await app()
-    paths = {
-        "direct (baseline)": f"http://127.0.0.1:{app_port}/",
-        "two proxies, plain HTTP/1": f"http://127.0.0.1:{await proxy_pair(app_port, False)}/",
-        "two proxies, mTLS": f"http://127.0.0.1:{await proxy_pair(app_port, True)}/",
-        "two proxies, plain, HTTP/2 between": (
-            f"http://127.0.0.1:{await proxy_pair(app_port, False, h2=True)}/"
-        ),
-    }
-    results = {name: await measure(url, requests) for name, url in paths.items()}
-    base = results["direct (baseline)"]
-    print(f"{requests} sequential requests per path")
-    print(f"{'path':<36} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11} {'CPU x base':>11}")
-    for name, (p50, p99, cpu) in results.items():
-        print(f"{name:<36} {p50:>8.2f} {p99:>8.2f} {cpu:>11.0f} {cpu / base[2]:>10.2f}x")
+@contextmanager
+def proxy_pair(app_port: int, pair: Pair) -> Iterator[tuple[int, list[int]]]:
+    """Both proxies running: the client proxy's outbound port and both processes' pids."""
+    fork = multiprocessing.get_context("fork")  # the children inherit ANCHOR and ISSUER
+    inbound, outbound = free_port(), free_port()
+    processes: list[BaseProcess] = [
+        fork.Process(target=proxy_process, args=("server", app_port, inbound, pair)),
+        fork.Process(target=proxy_process, args=("client", inbound, outbound, pair)),
+    ]
+    try:
+        for process in processes:
+            process.start()
+        wait_listening(inbound)
+        wait_listening(outbound)
+        yield outbound, [p.pid for p in processes if p.pid is not None]
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(timeout=10)
+
+
+@dataclass
+class Result:
+    cpu_us_per_req: float
+    latency: dict[int, Latency]
+
+
+def measure(port: int, pids: list[int], rates: list[int], seconds: float) -> Result:
+    vegeta(port, 200, 1)  # warm-up: connections, pools, handshakes
+    before = sum(cpu_seconds(pid) for pid in pids)
+    answered = hey(port, CPU_RATE, 40, seconds)
+    cpu = sum(cpu_seconds(pid) for pid in pids) - before
+    latency = {rate: vegeta(port, rate, seconds) for rate in rates}
+    return Result(cpu / len(answered) * 1e6 if pids else 0.0, latency)
+
+
+PATHS = {
+    "two proxies, plain HTTP/1": Pair(meshed=False),
+    "two proxies, mTLS": Pair(meshed=True),
+    "two proxies, plain, HTTP/2 between": Pair(meshed=False, h2=True),
+}
+
+
+def report(results: dict[str, Result], rates: list[int]) -> str:
+    direct = results["direct (baseline)"]
+    lines = [f"{'path':<36} {'CPU us/req':>10}  (both proxies, at {CPU_RATE} rps)"]
+    for name, r in results.items():
+        lines.append(f"{name:<36} {r.cpu_us_per_req:>10.1f}" if r.cpu_us_per_req else name)
+    for rate in rates:
+        lines += ["", f"open loop at {rate} rps (vegeta), latency in ms"]
+        lines.append(f"{'path':<36} {'p50':>7} {'p99':>8} {'ok':>6} {'+p50':>7} {'+p99':>8}")
+        for name, r in results.items():
+            lat, base = r.latency[rate], direct.latency[rate]
+            lines.append(
+                f"{name:<36} {lat.p50_ms:>7.2f} {lat.p99_ms:>8.2f} {lat.success:>6.1%} "
+                f"{lat.p50_ms - base.p50_ms:>+7.2f} {lat.p99_ms - base.p99_ms:>+8.2f}"
+            )
     plain = results["two proxies, plain HTTP/1"]
+    lines.append("")
     for name in ("two proxies, mTLS", "two proxies, plain, HTTP/2 between"):
-        other = results[name]
-        ratios = f"p50 {other[0] / plain[0]:.2f}x, CPU {other[2] / plain[2]:.2f}x"
-        print(f"{name} over plain HTTP/1: {ratios}")
+        cpu = results[name].cpu_us_per_req / plain.cpu_us_per_req
+        lines.append(f"{name} over plain HTTP/1: CPU {cpu:.2f}x")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rates", default="1000", help="open-loop rates, rps")
+    parser.add_argument("--seconds", type=float, help="per measurement (BENCH_SECONDS)")
+    parser.add_argument("--quick", action="store_true", help="3 s per measurement")
+    args = parser.parse_args()
+    try:
+        rates = [int(rate) for rate in args.rates.split(",")]
+    except ValueError:
+        parser.error(f"--rates: not a list of integers: {args.rates!r}")
+    seconds = args.seconds or (3.0 if args.quick else float(os.environ.get("BENCH_SECONDS", "10")))
+    ensure_tools()
+    print(f"before: {load_note()}", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        app_port = free_port()
+        app = start(["nginx", "-c", str(nginx_conf(Path(tmp), app_port, None)),
+                     "-g", "daemon off;"])  # fmt: skip
+        try:
+            wait_listening(app_port)
+            results = {"direct (baseline)": measure(app_port, [], rates, seconds)}
+            for name, pair in PATHS.items():
+                with proxy_pair(app_port, pair) as (port, pids):
+                    time.sleep(0.5)
+                    results[name] = measure(port, pids, rates, seconds)
+        finally:
+            app.terminate()
+            app.wait(timeout=10)
+    print(report(results, rates))
+    print(f"after: {load_note()}")
 
 
 if __name__ == "__main__":
-    uvloop.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000))
+    main()
