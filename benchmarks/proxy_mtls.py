@@ -1,8 +1,8 @@
 """What automatic mTLS costs per request: a client pod's proxy and a server pod's proxy,
 each its own process, between a load generator and an app (nginx answering a small
 200), with the endpoint meshed (mTLS, HTTP/1 kept as it is) or not (plain HTTP/1),
-against the app called directly, in the same run. One more path prices what the proxies
-do not do between them: HTTP/1 upgraded to HTTP/2 (a plain-text endpoint hinted HTTP/2).
+against the app called directly, in the same run. (HTTP/1 is never upgraded
+to HTTP/2 between proxies: docs/mtls.md.)
 
 Per path: the CPU per request of both proxies together at a fixed 1000 rps (hey; /proc
 CPU time of the two processes), and latency under an open-loop constant rate (vegeta,
@@ -46,7 +46,7 @@ from proxy_http import (
 )
 from weft_static_proxy import AUTHORITY, bench_config
 
-from weft_api.config import Backend, BackendPort, Endpoint, ProtocolHint
+from weft_api.config import Backend, BackendPort, Endpoint
 from weft_api.csr import certificate_request, new_key
 from weft_api.identity import identity_name, spiffe_id
 from weft_operator.identity.ca import issue_leaf, new_issuer, new_trust_anchor
@@ -72,7 +72,6 @@ def credentials(account: str) -> Credentials:
 @dataclass(frozen=True)
 class Pair:
     meshed: bool
-    h2: bool = False
 
 
 async def serve_server(app_port: int, inbound_port: int, pair: Pair) -> None:
@@ -90,7 +89,7 @@ async def serve_client(server_inbound: int, outbound_port: int, pair: Pair) -> N
     """The client pod's proxy: outbound on `outbound_port`, the Service's one endpoint
     the server proxy's inbound (meshed: with the server's identity)."""
     identity = identity_name("server", "default") if pair.meshed else None
-    endpoint = Endpoint("127.0.0.1", server_inbound, identity, ProtocolHint.H2 if pair.h2 else None)
+    endpoint = Endpoint("127.0.0.1", server_inbound, identity)
     backend = Backend("bench", "default", AUTHORITY, 1, (BackendPort(80, (endpoint,)),))
     config = bench_config(server_inbound)
     service = dataclasses.replace(config.outbound[0], backends=(backend,))
@@ -155,7 +154,6 @@ def measure(port: int, pids: list[int], rates: list[int], seconds: float) -> Res
 PATHS = {
     "two proxies, plain HTTP/1": Pair(meshed=False),
     "two proxies, mTLS": Pair(meshed=True),
-    "two proxies, plain, HTTP/2 between": Pair(meshed=False, h2=True),
 }
 
 
@@ -175,7 +173,7 @@ def report(results: dict[str, Result], rates: list[int]) -> str:
             )
     plain = results["two proxies, plain HTTP/1"]
     lines.append("")
-    for name in ("two proxies, mTLS", "two proxies, plain, HTTP/2 between"):
+    for name in ("two proxies, mTLS",):
         cpu = results[name].cpu_us_per_req / plain.cpu_us_per_req
         lines.append(f"{name} over plain HTTP/1: CPU {cpu:.2f}x")
     return "\n".join(lines)
