@@ -1,6 +1,6 @@
 """One request on a pooled HTTP/1 connection, and its response relayed: the one copy of
 the exchange that outbound (each attempt, and traffic leaving the mesh) and inbound (to
-the application, for HTTP/1 clients and downgraded HTTP/2 ones) make.
+the application) make.
 
 - The request keeps the framing its client gave it: a length stays a length, a chunked
   body is re-chunked with its trailers, a body-less request goes body-less.
@@ -114,7 +114,7 @@ _SPECIAL_METHODS = frozenset({"HEAD", "CONNECT"})  # their responses' framing di
 
 class Exchange:
     """A request sent on a pooled connection, and its final response head: an `Answer`
-    for the attempt loop, then relayed (`relay`, or `body` and `finish`)."""
+    for the attempt loop, then relayed (`relay`)."""
 
     __slots__ = (
         "_client_error",
@@ -125,7 +125,6 @@ class Exchange:
         "keep_client",
         "pool",
         "request",
-        "trailers",
         "upgrade",
     )
     grpc_status = None
@@ -137,7 +136,6 @@ class Exchange:
         self.head: ResponseHead
         self.upgrade = False  # the response switches protocols: a tunnel follows
         self.keep_client = request.keep_alive
-        self.trailers: Headers | None = None  # the response's, once `body()` ended
         self._pump: asyncio.Task[bool] | None = None
         self._client_error: BaseException | None = None  # the pump's, reading the client
         self._done = False  # released or closed
@@ -338,29 +336,6 @@ class Exchange:
             _write(client, b"".join(out))
         self.keep_client = False
         return False
-
-    async def body(self) -> AsyncIterator[bytes]:
-        """The response body, for a client of another protocol (HTTP/2); `trailers` then
-        holds its trailers. ConnectionError (or the client's failure) if it is cut."""
-        connection = self.connection
-        until_close = self.head.framing is Framing.UNTIL_CLOSE
-        while True:
-            try:
-                event = await connection.next_event()
-            except (ConnectionError, OSError) as error:
-                failure = self._client_failure()
-                if failure is None and until_close and isinstance(error, UpstreamClosed):
-                    return
-                if failure is not None:
-                    raise failure from None
-                raise
-            if isinstance(event, Body):
-                if event.data:
-                    yield event.data
-            elif isinstance(event, EndOfMessage):
-                return
-            elif isinstance(event, Trailers):
-                self.trailers = event.headers
 
     async def finish(self, complete: bool) -> None:
         """The response is over (`complete`: read whole): the connection goes back to
