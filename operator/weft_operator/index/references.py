@@ -74,11 +74,12 @@ def _traffic_target(target: TrafficTarget) -> tuple[Reference, ...]:
     references = [
         Reference(
             "spec.destination",
-            ObjectKey(Kind.SERVICE_ACCOUNT, target.destination_namespace, destination.name),
+            ObjectKey(Kind(destination.kind), target.destination_namespace, destination.name),
         )
     ]
     for index, source in enumerate(target.spec.sources):
-        key = ObjectKey(Kind.SERVICE_ACCOUNT, source.namespace or target.namespace, source.name)
+        namespace = source.namespace or target.namespace
+        key = ObjectKey(Kind(source.kind), namespace, source.name)
         references.append(Reference(f"spec.sources[{index}]", key))
     for index, rule in enumerate(target.spec.rules):
         key = ObjectKey(Kind(rule.kind), rule.namespace or target.namespace, rule.name)
