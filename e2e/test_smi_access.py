@@ -1,77 +1,20 @@
-"""SMI access control with meshed pods on the local cluster: IdentityBinding subjects
-of TrafficTargets (traffic-access v1alpha4).
-
-A namespace of its own holds three meshed pods running `relay.py`: `server` (the
-destination; its `/ready` answers 200), and the clients `client` and `other`, each
-under a ServiceAccount of its name. A call is made from a client pod, so it leaves
-through that pod's proxy and reaches the server's proxy over mTLS; the server's proxy
-answers 403 itself when no authorization admits the call.
+"""SMI access control with meshed pods on the local cluster (the `access` namespace of
+meshed_bookshop.py: `server`, and the clients `client` and `other`): IdentityBinding
+subjects of TrafficTargets (traffic-access v1alpha4), and SMI's or Linkerd's default.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
 import pytest
-from meshed_bookshop import ControlPlane, kubectl, test_pod
+from meshed_bookshop import AccessNamespace, ControlPlane, kubectl
 
 from weft_api import mesh
+from weft_cli import local_install
 from weft_localcluster.waiting import eventually
-
-APPS = ("server", "client", "other")
-
-
-class AccessNamespace:
-    def __init__(self, control_plane: ControlPlane, name: str) -> None:
-        self.cluster = control_plane.cluster
-        self.name = name
-
-    def kubectl(self, *args: str, stdin: str | None = None) -> str:
-        return kubectl(self.cluster, "-n", self.name, *args, stdin=stdin)
-
-    def apply(self, *objects: dict[str, Any]) -> None:
-        listed = {"apiVersion": "v1", "kind": "List", "items": list(objects)}
-        self.kubectl("apply", "-f", "-", stdin=json.dumps(listed))
-
-    def pod_ip(self, app: str) -> str:
-        listed = json.loads(self.kubectl("get", "pods", "-l", f"app={app}", "-o", "json"))
-        return next(
-            pod["status"]["podIP"]
-            for pod in listed["items"]
-            if pod["status"].get("podIP") and pod["metadata"].get("deletionTimestamp") is None
-        )
-
-    async def status(self, http: aiohttp.ClientSession, client: str, path: str) -> int:
-        """The status `client`'s pod gets for GET `path` on the server's Service."""
-        url = f"http://server.{self.name}.svc.cluster.local:8080{path}"
-        async with http.get(f"http://{self.pod_ip(client)}:8080/http", params={"url": url}) as r:
-            assert r.status == 200, await r.text()
-            found: int = (await r.json())["status"]
-            return found
-
-    async def statuses(self, http: aiohttp.ClientSession, path: str = "/ready") -> dict[str, int]:
-        return {client: await self.status(http, client, path) for client in ("client", "other")}
-
-
-@pytest.fixture(scope="module")
-def access(control_plane: ControlPlane) -> Iterator[AccessNamespace]:
-    name = f"smi-access-{uuid.uuid4().hex[:6]}"
-    namespace = {
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": {"name": name, "annotations": {mesh.INJECT_ANNOTATION: mesh.INJECT_ENABLED}},
-    }
-    kubectl(control_plane.cluster, "apply", "-f", "-", stdin=json.dumps(namespace))
-    shop = AccessNamespace(control_plane, name)
-    shop.apply(*(item for app in APPS for item in test_pod(app, app, "relay.py", 8080)))
-    for app in APPS:
-        shop.kubectl("rollout", "status", f"deployment/{app}", "--timeout=180s")
-    yield shop
-    kubectl(control_plane.cluster, "delete", "namespace", name, "--wait=false")
 
 
 def ready_routes() -> dict[str, Any]:
@@ -175,3 +118,66 @@ async def test_a_target_whose_binding_is_missing_denies_and_says_so(
         access.kubectl(
             "delete", "traffictarget,identitybinding,httproutegroup", "--all", "--wait=true"
         )
+
+
+def set_access_model(access: AccessNamespace, model: str | None) -> None:
+    """The namespace's access-model annotation (None: removed)."""
+    key = mesh.ACCESS_MODEL_ANNOTATION
+    value = f"{key}={model}" if model else f"{key}-"
+    kubectl(access.cluster, "annotate", "namespace", access.name, value, "--overwrite")
+
+
+async def conformance(access: AccessNamespace, http: aiohttp.ClientSession, open_: bool) -> None:
+    """SMI's traffic-access scenarios: without a TrafficTarget every client gets 200 if
+    `open_` (Linkerd's default) or 403 (SMI's); with one, exactly what it allows: its
+    source on its route, and no other client or route."""
+    without = 200 if open_ else 403
+
+    async def no_target() -> bool:
+        return await access.statuses(http) == {"client": without, "other": without}
+
+    await eventually(no_target, f"every client to get {without} without a TrafficTarget", 60)
+    server = {"kind": "ServiceAccount", "name": "server"}
+    client = {"kind": "ServiceAccount", "name": "client"}
+    access.apply(ready_routes(), target("client-to-server", server, client))
+    try:
+
+        async def exactly_the_target() -> bool:
+            return await access.statuses(http) == {"client": 200, "other": 403}
+
+        await eventually(exactly_the_target, "only the target's source to be admitted", 60)
+        assert await access.status(http, "client", "/elsewhere") == 403  # not its route
+    finally:
+        access.kubectl("delete", "traffictarget,httproutegroup", "--all", "--wait=true")
+    await eventually(no_target, f"every client to get {without} once the target is gone", 60)
+
+
+@pytest.mark.parametrize("model", [mesh.ACCESS_MODEL_SMI, mesh.ACCESS_MODEL_LINKERD])
+async def test_the_namespace_annotation_chooses_smis_or_linkerds_default(
+    access: AccessNamespace, http: aiohttp.ClientSession, model: str
+) -> None:
+    set_access_model(access, model)
+    try:
+        await conformance(access, http, open_=model == mesh.ACCESS_MODEL_LINKERD)
+    finally:
+        set_access_model(access, None)
+
+
+async def test_weft_install_access_model_smi_denies_by_default_and_a_namespace_may_opt_out(
+    control_plane: ControlPlane, access: AccessNamespace, http: aiohttp.ClientSession
+) -> None:
+    """`weft install --access-model smi` (the same value as --set accessModel=smi), applied
+    over the running install, then put back."""
+    local_install.install(control_plane.cluster, control_plane.namespace, ["accessModel=smi"])
+    try:
+        await conformance(access, http, open_=False)
+        set_access_model(access, mesh.ACCESS_MODEL_LINKERD)
+        await conformance(access, http, open_=True)
+    finally:
+        set_access_model(access, None)
+        local_install.install(control_plane.cluster, control_plane.namespace)
+
+    async def open_again() -> bool:
+        return await access.statuses(http) == {"client": 200, "other": 200}
+
+    await eventually(open_again, "the default install to allow every client again", 90)
