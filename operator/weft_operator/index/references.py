@@ -37,7 +37,18 @@ def references_of(resource: Resource) -> tuple[Reference, ...]:
         case ServiceProfile():
             service = resource.service
             target = ObjectKey(Kind.SERVICE, service.namespace, service.name)
-            return (Reference("metadata.name", target),)
+            overrides = (
+                Reference(
+                    f"spec.dstOverrides[{index}].authority",
+                    ObjectKey(
+                        Kind.SERVICE,
+                        override.target.namespace or service.namespace,
+                        override.target.name,
+                    ),
+                )
+                for index, override in enumerate(resource.spec.dst_overrides)
+            )
+            return (Reference("metadata.name", target), *overrides)
         case ServerAuthorization():
             if resource.spec.server.name is None:
                 return ()
