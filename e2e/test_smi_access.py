@@ -12,7 +12,6 @@ import aiohttp
 import pytest
 from meshed_bookshop import AccessNamespace, ControlPlane, kubectl
 
-from weft_api import mesh
 from weft_cli import local_install
 from weft_localcluster.waiting import eventually
 
@@ -120,9 +119,12 @@ async def test_a_target_whose_binding_is_missing_denies_and_says_so(
         )
 
 
+ACCESS_MODEL = "config.weft.dev/access-model"
+
+
 def set_access_model(access: AccessNamespace, model: str | None) -> None:
     """The namespace's access-model annotation (None: removed)."""
-    key = mesh.ACCESS_MODEL_ANNOTATION
+    key = ACCESS_MODEL  # the name users write, spelled out
     value = f"{key}={model}" if model else f"{key}-"
     kubectl(access.cluster, "annotate", "namespace", access.name, value, "--overwrite")
 
@@ -152,13 +154,13 @@ async def conformance(access: AccessNamespace, http: aiohttp.ClientSession, open
     await eventually(no_target, f"every client to get {without} once the target is gone", 60)
 
 
-@pytest.mark.parametrize("model", [mesh.ACCESS_MODEL_SMI, mesh.ACCESS_MODEL_LINKERD])
+@pytest.mark.parametrize("model", ["smi", "linkerd"])
 async def test_the_namespace_annotation_chooses_smis_or_linkerds_default(
     access: AccessNamespace, http: aiohttp.ClientSession, model: str
 ) -> None:
     set_access_model(access, model)
     try:
-        await conformance(access, http, open_=model == mesh.ACCESS_MODEL_LINKERD)
+        await conformance(access, http, open_=model == "linkerd")
     finally:
         set_access_model(access, None)
 
@@ -171,7 +173,7 @@ async def test_weft_install_access_model_smi_denies_by_default_and_a_namespace_m
     local_install.install(control_plane.cluster, control_plane.namespace, ["accessModel=smi"])
     try:
         await conformance(access, http, open_=False)
-        set_access_model(access, mesh.ACCESS_MODEL_LINKERD)
+        set_access_model(access, "linkerd")
         await conformance(access, http, open_=True)
     finally:
         set_access_model(access, None)
