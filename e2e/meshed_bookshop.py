@@ -11,6 +11,7 @@ change shared state (weights, policy) put it back before they end.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,3 +180,82 @@ def bookshop(cluster: ClusterInfo, control_plane: ControlPlane) -> Bookshop:
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
         yield session
+
+
+ACCESS_APPS = ("server", "client", "other")
+
+
+class AccessNamespace:
+    """A meshed namespace of its own with three pods running `relay.py`: `server` (its
+    `/ready` answers 200), and the clients `client` and `other`, each under a
+    ServiceAccount of its name. A call made from a client pod leaves through that pod's
+    proxy and reaches the server's proxy over mTLS; the server's proxy answers 403
+    itself when no authorization admits it. The clients' own ports admit the host,
+    which drives them, in every access model."""
+
+    def __init__(self, control_plane: ControlPlane, name: str) -> None:
+        self.cluster = control_plane.cluster
+        self.name = name
+
+    def kubectl(self, *args: str, stdin: str | None = None) -> str:
+        return kubectl(self.cluster, "-n", self.name, *args, stdin=stdin)
+
+    def apply(self, *objects: dict[str, Any]) -> None:
+        listed = {"apiVersion": "v1", "kind": "List", "items": list(objects)}
+        self.kubectl("apply", "-f", "-", stdin=json.dumps(listed))
+
+    def pod_ip(self, app: str) -> str:
+        listed = json.loads(self.kubectl("get", "pods", "-l", f"app={app}", "-o", "json"))
+        return next(
+            pod["status"]["podIP"]
+            for pod in listed["items"]
+            if pod["status"].get("podIP") and pod["metadata"].get("deletionTimestamp") is None
+        )
+
+    async def get(self, http: aiohttp.ClientSession, client: str, url: str) -> Any:
+        """`client`'s pod GETs `url`, through its proxy: {"status": S, "body": B}."""
+        async with http.get(f"http://{self.pod_ip(client)}:8080/http", params={"url": url}) as r:
+            assert r.status == 200, await r.text()
+            return await r.json()
+
+    async def status(self, http: aiohttp.ClientSession, client: str, path: str) -> int:
+        """The status `client`'s pod gets for GET `path` on the server's Service."""
+        url = f"http://server.{self.name}.svc.cluster.local:8080{path}"
+        async with http.get(f"http://{self.pod_ip(client)}:8080/http", params={"url": url}) as r:
+            assert r.status == 200, await r.text()
+            found: int = (await r.json())["status"]
+            return found
+
+    async def statuses(self, http: aiohttp.ClientSession, path: str = "/ready") -> dict[str, int]:
+        return {client: await self.status(http, client, path) for client in ("client", "other")}
+
+
+def relay_pod(app: str) -> list[dict[str, Any]]:
+    """`relay.py` as `app` (it answers /who with it). The clients' own ports admit
+    anyone (the host drives them) whatever the namespace's access model: a pod's
+    explicit default policy wins."""
+    objects = test_pod(app, app, "relay.py", 8080)
+    template = objects[1]["spec"]["template"]
+    template["spec"]["containers"][0]["env"] = [{"name": "WHO", "value": app}]
+    if app != "server":
+        template["metadata"]["annotations"] = {
+            mesh.DEFAULT_INBOUND_POLICY_ANNOTATION: "all-unauthenticated"
+        }
+    return objects
+
+
+@pytest.fixture(scope="module")
+def access(control_plane: ControlPlane) -> Iterator[AccessNamespace]:
+    name = f"smi-access-{uuid.uuid4().hex[:6]}"
+    namespace = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "annotations": {mesh.INJECT_ANNOTATION: mesh.INJECT_ENABLED}},
+    }
+    kubectl(control_plane.cluster, "apply", "-f", "-", stdin=json.dumps(namespace))
+    shop = AccessNamespace(control_plane, name)
+    shop.apply(*(item for app in ACCESS_APPS for item in relay_pod(app)))
+    for app in ACCESS_APPS:
+        shop.kubectl("rollout", "status", f"deployment/{app}", "--timeout=180s")
+    yield shop
+    kubectl(control_plane.cluster, "delete", "namespace", name, "--wait=false")

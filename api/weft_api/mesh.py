@@ -32,6 +32,14 @@ OPAQUE_PORTS_ANNOTATION = "config.weft.dev/opaque-ports"
 HTTP2_LIMITS_ANNOTATION = "config.weft.dev/proxy-http2-limits"
 # Read by the catalog (pod first, then namespace): one of DefaultPolicy's values.
 DEFAULT_INBOUND_POLICY_ANNOTATION = "config.weft.dev/default-inbound-policy"
+# Read by the catalog (namespace, then the operator's --access-model): what a port no
+# Server governs gets without a TrafficTarget. "linkerd": the default inbound policy
+# (Linkerd's behaviour); "smi": denied, as SMI's access control is deny by default.
+# An explicit default-inbound-policy annotation on the pod or namespace still wins.
+ACCESS_MODEL_ANNOTATION = "config.weft.dev/access-model"
+ACCESS_MODEL_LINKERD = "linkerd"
+ACCESS_MODEL_SMI = "smi"
+ACCESS_MODELS = (ACCESS_MODEL_LINKERD, ACCESS_MODEL_SMI)
 
 # A namespace label that keeps every admission webhook of Weft away from it.
 ADMISSION_WEBHOOKS_LABEL = "config.weft.dev/admission-webhooks"

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from weft_api import mesh
 from weft_cli import output
 from weft_cli.errors import CliError
 from weft_cli.install import values
@@ -33,6 +34,13 @@ def register(topics: Any) -> None:
     )
     install.add_argument(
         "--ha", action="store_true", help="3 operator replicas, spread over nodes, with a PDB"
+    )
+    install.add_argument(
+        "--access-model",
+        choices=mesh.ACCESS_MODELS,
+        help="without a TrafficTarget: linkerd (default) applies the default inbound "
+        "policy, smi denies, as SMI specifies; the same as --set accessModel=..., and a "
+        f"namespace's {mesh.ACCESS_MODEL_ANNOTATION} annotation overrides it",
     )
     install.add_argument(
         "--set",
@@ -108,7 +116,10 @@ def run_install(args: argparse.Namespace) -> int:
     if args.crds:
         _write(render.crds_only(), args.output)
         return 0
-    resolved = values.resolve(args.ha, [*_file_settings(args.file_settings), *args.settings])
+    chosen = [f"accessModel={args.access_model}"] if args.access_model else []
+    resolved = values.resolve(
+        args.ha, [*_file_settings(args.file_settings), *chosen, *args.settings]
+    )
     mesh_identity = identity.from_values(resolved, datetime.datetime.now(datetime.UTC))
     _write(render.install(args.weft_namespace, resolved, mesh_identity), args.output)
     if mesh_identity.generated:

@@ -29,6 +29,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,13 +82,13 @@ def kubectl(info: ClusterInfo, *args: str, stdin: str | None = None) -> str:
     return result.stdout
 
 
-def install_manifests(info: ClusterInfo, namespace: str) -> str:
+def install_manifests(info: ClusterInfo, namespace: str, chosen: Sequence[str] = ()) -> str:
     """What `weft install --weft-namespace=NAMESPACE` prints. On a cluster Weft is
     installed on already (a second `weft demo`), the mesh identity there is kept, as
     `weft install --set-file identity...=` with the issuer's files would: a new one would
     leave running proxies with certificates no peer trusts."""
     settings = [f"{key}={pem}" for key, pem in installed_identity(info, namespace).items()]
-    resolved = values.resolve(False, settings)
+    resolved = values.resolve(False, [*settings, *chosen])
     made = mesh_identity.from_values(resolved, datetime.datetime.now(datetime.UTC))
     return render.install(namespace, resolved, made)
 
@@ -111,11 +112,12 @@ def installed_identity(info: ClusterInfo, namespace: str) -> dict[str, str]:
     return pems if all(pems.values()) else {}
 
 
-def install(info: ClusterInfo, namespace: str) -> None:
-    """`weft install | kubectl apply -f -`, then wait as a user would: the operator and
-    webhook Deployments rolled out, and the API server calling every webhook (pods
-    created before injection answers would run unmeshed)."""
-    kubectl(info, "apply", "-f", "-", stdin=install_manifests(info, namespace))
+def install(info: ClusterInfo, namespace: str, chosen: Sequence[str] = ()) -> None:
+    """`weft install [--set KEY=VALUE for each of chosen] | kubectl apply -f -`, then
+    wait as a user would: the operator and webhook Deployments rolled out, and the API
+    server calling every webhook (pods created before injection answers would run
+    unmeshed)."""
+    kubectl(info, "apply", "-f", "-", stdin=install_manifests(info, namespace, chosen))
     kubectl(
         info, "rollout", "status", "-n", namespace,
         *(f"deployment/{name}" for name in CONTROL_PLANE_DEPLOYMENTS),

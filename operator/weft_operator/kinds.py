@@ -42,6 +42,7 @@ WATCHED: tuple[Watched, ...] = (
     Watched(Kind.TCP_ROUTE, "specs.smi-spec.io", "v1alpha4", "tcproutes"),
     Watched(Kind.UDP_ROUTE, "specs.smi-spec.io", "v1alpha4", "udproutes"),
     Watched(Kind.TRAFFIC_TARGET, "access.smi-spec.io", "v1alpha3", "traffictargets"),
+    Watched(Kind.IDENTITY_BINDING, "access.smi-spec.io", "v1alpha4", "identitybindings"),
     Watched(Kind.SERVICE_PROFILE, "linkerd.io", "v1alpha2", "serviceprofiles"),
     Watched(Kind.SERVER, "policy.linkerd.io", "v1beta3", "servers"),
     Watched(Kind.SERVER_AUTHORIZATION, "policy.linkerd.io", "v1beta1", "serverauthorizations"),

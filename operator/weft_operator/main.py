@@ -19,9 +19,11 @@ from kubernetes_asyncio.leaderelection import electionconfig, leaderelection
 from kubernetes_asyncio.leaderelection.resourcelock.leaselock import LeaseLock
 from prometheus_client import start_http_server
 
+from weft_api import mesh
 from weft_api.identity import DEFAULT_TRUST_DOMAIN
 from weft_api.mesh import IDENTITY_PORT
 from weft_operator import handlers
+from weft_operator.catalog import MeshSettings
 from weft_operator.config_server.server import ServerTls
 from weft_operator.config_server.service import config_service
 from weft_operator.identity.issuer_store import load_or_create
@@ -51,6 +53,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--identity-addr", default="0.0.0.0", help="address of the identity server")
     parser.add_argument("--trust-domain", default=DEFAULT_TRUST_DOMAIN)
+    parser.add_argument(
+        "--access-model",
+        choices=mesh.ACCESS_MODELS,
+        default=mesh.ACCESS_MODEL_LINKERD,
+        help="without a TrafficTarget, a port no Server governs gets the default inbound "
+        f"policy (linkerd) or is denied (smi); a namespace's {mesh.ACCESS_MODEL_ANNOTATION} "
+        "annotation overrides it",
+    )
     parser.add_argument(
         "--generate-identity",
         action="store_true",
@@ -124,9 +134,15 @@ async def operate(api: ApiClient, args: argparse.Namespace) -> None:
             if ca is not None:
                 credentials = config_server_credentials(ca, args.namespace, args.trust_domain)
                 tls = ServerTls(credentials, args.trust_domain)
+            settings = MeshSettings(trust_domain=args.trust_domain, access_model=args.access_model)
             config = await services.enter_async_context(
                 config_service(
-                    reconciler, writer.carry_out, args.config_addr, args.config_port, tls=tls
+                    reconciler,
+                    writer.carry_out,
+                    args.config_addr,
+                    args.config_port,
+                    tls=tls,
+                    settings=settings,
                 )
             )
             if ca is not None:  # proxies learn the roots that verify their peers here

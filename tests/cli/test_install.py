@@ -185,6 +185,22 @@ def test_set_overrides_values_and_refuses_unknown_ones() -> None:
     )
 
 
+def operator_args(text: str) -> list[str]:
+    operator = next(
+        d for d in by_kind(text, "Deployment") if d["metadata"]["name"] == "weft-operator"
+    )
+    args: list[str] = operator["spec"]["template"]["spec"]["containers"][0]["args"]
+    return args
+
+
+def test_the_access_model_option_reaches_the_operator_and_a_wrong_one_is_refused() -> None:
+    assert "--access-model=linkerd" in operator_args(weft("install").stdout)
+    assert "--access-model=smi" in operator_args(weft("install", "--access-model", "smi").stdout)
+    assert "--access-model=smi" in operator_args(weft("install", "--set", "accessModel=smi").stdout)
+    refused = weft("install", "--set", "accessModel=open").one_line_error
+    assert "accessModel must be one of linkerd, smi, not 'open'" in refused
+
+
 def test_the_control_plane_namespace_is_chosen_once() -> None:
     text = weft("install", "--weft-namespace", "mesh").stdout
     namespaced = [d for d in documents(text) if "namespace" in d["metadata"]]

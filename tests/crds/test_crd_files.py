@@ -75,6 +75,14 @@ EXPECTED: tuple[Expected, ...] = (
         ("tt",),
     ),
     Expected(
+        "access.smi-spec.io",
+        "IdentityBinding",
+        "identitybindings",
+        ("v1alpha4",),
+        "v1alpha4",
+        ("ib",),
+    ),
+    Expected(
         "linkerd.io",
         "ServiceProfile",
         "serviceprofiles",

@@ -112,6 +112,37 @@ def test_a_proxy_whose_pod_is_not_indexed_yet_gets_the_namespace_default() -> No
     assert config.inbound_default.default_policy is DefaultPolicy.ALL_AUTHENTICATED
 
 
+@pytest.mark.parametrize(
+    ("annotations", "cluster_model", "expected"),
+    [
+        ({}, "linkerd", DefaultPolicy.ALL_UNAUTHENTICATED),
+        ({}, "smi", DefaultPolicy.DENY),
+        ({"config.weft.dev/access-model": "smi"}, "linkerd", DefaultPolicy.DENY),
+        ({"config.weft.dev/access-model": "linkerd"}, "smi", DefaultPolicy.ALL_UNAUTHENTICATED),
+        ({"config.weft.dev/access-model": "open"}, "smi", DefaultPolicy.DENY),  # not a model
+        (
+            {
+                "config.weft.dev/access-model": "smi",
+                "config.weft.dev/default-inbound-policy": "all-authenticated",
+            },
+            "linkerd",
+            DefaultPolicy.ALL_AUTHENTICATED,
+        ),
+    ],
+)
+def test_the_access_model_decides_the_default_without_a_traffic_target(
+    annotations: dict[str, str], cluster_model: str, expected: DefaultPolicy
+) -> None:
+    namespace = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": "booksapp", "annotations": annotations},
+    }
+    settings = MeshSettings(access_model=cluster_model)
+    config = build_proxy_config(index_of([namespace]), BOOKS, settings)
+    assert config.inbound_default.default_policy is expected
+
+
 def test_settings_change_names_and_cluster_networks() -> None:
     bodies = manifests("server-v1beta2")
     custom = MeshSettings(

@@ -154,7 +154,7 @@ def test_traffic_targets_only_count_in_the_destinations_namespace() -> None:
         )
 
     index = index_of(target("booksapp"), target("elsewhere"))
-    found = lookups.traffic_targets_for(index, "booksapp", "books")
+    found = lookups.traffic_targets_for(index, "booksapp", "books", None, "cluster.local")
     assert [t.namespace for t in found] == ["booksapp"]
 
 

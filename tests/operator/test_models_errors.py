@@ -106,7 +106,8 @@ CASES = [
             },
         ),
         "spec.rules[0].kind: input should be 'HTTPRouteGroup', 'TCPRoute' or 'UDPRoute', got "
-        "'HTTPRoute'; spec.sources[0].kind: input should be 'ServiceAccount', got 'Group'",
+        "'HTTPRoute'; spec.sources[0].kind: input should be 'ServiceAccount' or "
+        "'IdentityBinding', got 'Group'",
         id="traffic-target-kinds",
     ),
     pytest.param(

@@ -263,7 +263,7 @@ def test_not_as_a_list_of_several_means_none_of_them() -> None:
     )
 
 
-def test_traffic_targets_are_read_at_v1alpha4_and_identity_bindings_refused() -> None:
+def test_traffic_targets_are_read_at_v1alpha4_with_identity_binding_subjects() -> None:
     spec = {
         "destination": {"kind": "ServiceAccount", "name": "books", "group": ""},
         "rules": [{"kind": "TCPRoute", "name": "books-port"}],
@@ -275,6 +275,12 @@ def test_traffic_targets_are_read_at_v1alpha4_and_identity_bindings_refused() ->
     assert isinstance(v3, TrafficTarget)
     assert v4.spec == v3.spec
     bound = {**spec, "sources": [{"kind": "IdentityBinding", "name": "webapp"}]}
+    parsed = parse_resource(
+        manifest("access.smi-spec.io/v1alpha4", "TrafficTarget", {"spec": bound})
+    )
+    assert isinstance(parsed, TrafficTarget)
+    assert parsed.spec.sources[0].kind == "IdentityBinding"
+    unknown = {**spec, "sources": [{"kind": "Group", "name": "webapp"}]}
     with pytest.raises(InvalidResource) as invalid:
-        parse_resource(manifest("access.smi-spec.io/v1alpha4", "TrafficTarget", {"spec": bound}))
+        parse_resource(manifest("access.smi-spec.io/v1alpha4", "TrafficTarget", {"spec": unknown}))
     assert "spec.sources[0].kind" in str(invalid.value)

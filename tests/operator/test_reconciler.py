@@ -161,3 +161,21 @@ def test_a_split_with_hundreds_of_missing_backends_gets_a_status_the_api_server_
     restarted = Reconciler()
     restarted.observe(SERVICE, "ADDED", service_body("web"))
     assert restarted.observe(SPLIT, None, {**body, "status": write.status}) == []
+
+
+def test_an_http_route_stored_with_fields_weft_refuses_is_reported_in_status() -> None:
+    """Stored while the validating webhook was away (or before it was installed)."""
+    route = {
+        "apiVersion": "policy.linkerd.io/v1beta3",
+        "kind": "HTTPRoute",
+        "metadata": {"name": "books", "namespace": "shop", "uid": "r1", "generation": 1},
+        "spec": {
+            "parentRefs": [{"kind": "Service", "group": "core", "name": "books"}],
+            "hostnames": ["books.example.com"],
+        },
+    }
+    actions = Reconciler().observe(BY_KIND[Kind.HTTP_ROUTE], "ADDED", route)
+    write = next(a for a in actions if isinstance(a, StatusWrite))
+    accepted = next(c for c in write.status["conditions"] if c["type"] == "Accepted")
+    assert accepted["status"] == "False"
+    assert "spec.hostnames: Weft does not match routes on hostnames" in accepted["message"]

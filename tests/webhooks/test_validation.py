@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from weft_operator.index.selectors import selector_matches
 from weft_operator.models import LabelSelector, Server, parse_resource
-from weft_webhooks.validation import ValidationContext, needs_servers, problems
+from weft_webhooks.validation import ValidationContext, needs_servers, problems, warnings
 from weft_webhooks.validation.checks import MAX_SPLIT_BACKENDS
 from weft_webhooks.validation.selectors import can_overlap
 
@@ -420,3 +420,22 @@ def test_selectors_overlap_exactly_when_some_pod_matches_both(
         for labels in every_pod_labels()
     )
     assert can_overlap(left, right) == some_pod_matches_both
+
+
+def test_fields_read_but_not_acted_on_are_admitted_with_a_warning() -> None:
+    route = {
+        "apiVersion": "policy.linkerd.io/v1beta3",
+        "kind": "HTTPRoute",
+        "metadata": {"name": "books", "namespace": "shop"},
+        "spec": {
+            "parentRefs": [{"kind": "Service", "group": "core", "name": "books"}],
+            "rules": [{"timeouts": {"request": "10s", "backendRequest": "2s"}}],
+        },
+    }
+    assert problems(route, ValidationContext()) == []
+    assert warnings(route) == [
+        "weft: HTTPRoute shop/books: spec.rules[0].timeouts.backendRequest is ignored: the "
+        "proxy applies `request` to the whole request, retries included"
+    ]
+    route["spec"]["rules"] = [{"timeouts": {"request": "10s"}}]
+    assert warnings(route) == []

@@ -462,10 +462,26 @@ async def test_traffic_targets_are_served_at_v1alpha4_and_convert(
     assert again["spec"] == target["spec"]
 
     bound = {**target, "metadata": {"name": "bound"}}
-    bound["spec"] = {**target["spec"], "sources": [{"kind": "IdentityBinding", "name": "web"}]}
+    source = {"kind": "IdentityBinding", "group": "access.smi-spec.io", "name": "web"}
+    bound["spec"] = {**target["spec"], "sources": [source]}
+    await custom.create_namespaced_custom_object(*args, bound)
+    wrong = {**target, "metadata": {"name": "wrong"}}
+    wrong["spec"] = {**target["spec"], "sources": [{**source, "group": "example.com"}]}
     with pytest.raises(ApiException) as refused:
-        await custom.create_namespaced_custom_object(*args, bound)
-    assert "spec.sources[0].kind" in refusal(refused.value)
+        await custom.create_namespaced_custom_object(*args, wrong)
+    assert "spec.sources[0]" in refusal(refused.value)
+    binding = {
+        "apiVersion": "access.smi-spec.io/v1alpha4",
+        "kind": "IdentityBinding",
+        "metadata": {"name": "web"},
+        "spec": {"schemes": {"serviceAccount": "web", "podLabelSelectors": [{}]}},
+    }
+    bindings = ("access.smi-spec.io", "v1alpha4", namespace, "identitybindings")
+    with pytest.raises(ApiException) as refused:
+        await custom.create_namespaced_custom_object(*bindings, binding)
+    assert "exclude each other" in refusal(refused.value)
+    binding["spec"] = {"schemes": {"serviceAccount": "web"}}
+    await custom.create_namespaced_custom_object(*bindings, binding)
 
 
 async def test_a_route_group_with_top_level_matches_is_taken_at_v1alpha3_as_at_v1alpha4(

@@ -23,6 +23,9 @@ def defaults() -> Values:
             "pullPolicy": "IfNotPresent",
         },
         "clusterDomain": "cluster.local",
+        # mesh.ACCESS_MODELS: without a TrafficTarget, "linkerd" applies the default
+        # inbound policy, "smi" denies (SMI's default); a namespace may say otherwise.
+        "accessModel": mesh.ACCESS_MODEL_LINKERD,
         "identity": {
             "trustDomain": DEFAULT_TRUST_DOMAIN,
             # PEM; all three given, or none (then generated).
@@ -96,4 +99,7 @@ def resolve(ha: bool, settings: Iterable[str] = ()) -> Values:
         values["operator"]["replicas"] = HA_REPLICAS
     for assignment in settings:
         apply_setting(values, assignment)
+    if values["accessModel"] not in mesh.ACCESS_MODELS:
+        known = ", ".join(mesh.ACCESS_MODELS)
+        raise CliError(f"accessModel must be one of {known}, not {values['accessModel']!r}")
     return values

@@ -16,8 +16,11 @@ from weft_api.config import (
 from weft_api.identity import identity_name, namespace_identities
 from weft_operator.catalog.matches import all_of, exact_path, from_smi_match
 from weft_operator.catalog.settings import MeshSettings
+from weft_operator.index import lookups
+from weft_operator.index.selectors import selector_matches
 from weft_operator.index.store import MeshIndex
-from weft_operator.models.access import TrafficTarget
+from weft_operator.models.access import IdentityBinding, Subject, TrafficTarget
+from weft_operator.models.core import Pod
 from weft_operator.models.policy import (
     AuthorizationPolicy,
     MeshTLSAuthentication,
@@ -161,8 +164,9 @@ def from_traffic_target(
                 tcp_route is not None and tcp_route.spec.matches.admits(port)
             )
     identities = _sorted_unique(
-        identity_name(source.name, source.namespace or target.namespace, settings.trust_domain)
+        identity
         for source in target.spec.sources
+        for identity in _source_identities(index, target, source, settings)
     )
     if not identities or not (whole_port or routes):
         return None
@@ -174,6 +178,46 @@ def from_traffic_target(
         identities,
         () if whole_port else tuple(dict.fromkeys(routes)),
     )
+
+
+def _source_identities(
+    index: MeshIndex, target: TrafficTarget, source: Subject, settings: MeshSettings
+) -> list[str]:
+    namespace = source.namespace or target.namespace
+    if source.kind == "ServiceAccount":
+        return [identity_name(source.name, namespace, settings.trust_domain)]
+    binding = index.get(IdentityBinding, namespace, source.name)
+    if binding is None:
+        return []  # a missing binding admits no one (ResolvedRefs names it)
+    return [
+        identity_name(account, namespace, settings.trust_domain)
+        for account in bound_accounts(index, binding, settings)
+    ]
+
+
+def bound_accounts(index: MeshIndex, binding: IdentityBinding, settings: MeshSettings) -> list[str]:
+    """The ServiceAccounts of the binding's namespace whose identity only its workloads
+    hold. Identity is per ServiceAccount, so a label selector admits an account only
+    when it selects every pod running as it: otherwise an unselected pod would present
+    the same certificate. SPIFFE IDs of other namespaces or trust domains name no
+    workload of Weft's here and admit no one."""
+    schemes = binding.spec.schemes
+    accounts = {schemes.service_account} if schemes.service_account else set()
+    for spiffe in schemes.spiffe_identities:
+        account = lookups.spiffe_account(spiffe, binding.namespace, settings.trust_domain)
+        if account is not None:
+            accounts.add(account)
+    if schemes.pod_label_selectors:
+        pods = index.objects(Pod, binding.namespace)
+        by_account: dict[str, list[bool]] = {}
+        for pod in pods:
+            selected = any(
+                selector_matches(selector, pod.meta.labels)
+                for selector in schemes.pod_label_selectors
+            )
+            by_account.setdefault(pod.spec.service_account_name, []).append(selected)
+        accounts.update(account for account, picks in by_account.items() if all(picks))
+    return sorted(accounts)
 
 
 def _networks(specs: Sequence[NetworkSpec]) -> tuple[Network, ...]:

@@ -3,9 +3,10 @@
 Precedence, per port: a Server selecting the pod (the first by name when several
 claim the port) brings its accessPolicy and the ServerAuthorizations and
 AuthorizationPolicies attached to it; a port without one falls back to the default
-inbound policy. Once SMI TrafficTargets name the pod's ServiceAccount as their
-destination (for this port, or for every port), the fallback becomes deny and only
-their rules add permissions. Any authorization admits.
+inbound policy. Once SMI TrafficTargets name the pod as their destination (its
+ServiceAccount, or an IdentityBinding that binds it; for this port, or for every
+port), the fallback becomes deny and only their rules add permissions. Any
+authorization admits.
 """
 
 from __future__ import annotations
@@ -69,7 +70,11 @@ def build_inbound(
         index,
         settings,
         default_inbound_policy(index, identity.namespace, pod, settings),
-        tuple(lookups.traffic_targets_for(index, identity.namespace, identity.service_account)),
+        tuple(
+            lookups.traffic_targets_for(
+                index, identity.namespace, identity.service_account, pod, settings.trust_domain
+            )
+        ),
     )
     if pod is None:
         return (), _inbound_server(context, ANY_OTHER_PORT, None, ())

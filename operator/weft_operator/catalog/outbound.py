@@ -4,7 +4,10 @@ Routes come from the ServiceProfile for the Service (the client's namespace's co
 first), else from HTTPRoutes whose parent is the Service: as in Linkerd, a profile
 hides the routes. Backends come from the first TrafficSplit rooted at the Service (by
 name); a backend counts on the ports it shares with the root, and a split with no
-usable backend, or whose route groups all are missing, is ignored.
+usable backend, or whose route groups all are missing, is ignored. Without a split, the
+profile's dstOverrides split the parent the same way (Linkerd's own split, which
+linkerd-smi writes from TrafficSplits); an override naming a port takes every port's
+traffic there.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from weft_operator.catalog.matches import (
     any_of,
     from_profile_condition,
     from_response_condition,
+    from_route_match,
     from_smi_match,
     rule_matches,
 )
@@ -39,9 +43,14 @@ from weft_operator.models.serviceprofile import ServiceProfile
 from weft_operator.models.specs import HTTPRouteGroup
 from weft_operator.models.split import TrafficSplit
 
+# Service appProtocol: Linkerd 2.18's protocol declarations (http, kubernetes.io/h2c,
+# linkerd.io/opaque), and TLS for the IANA names of TLS-wrapped HTTP. An opaque port is
+# forwarded at once, without detection (server-speaks-first protocols need it); others
+# leave detection on. Any other value is detected, as if absent.
 _APP_PROTOCOLS = {
     "http": Protocol.HTTP1,
     "kubernetes.io/h2c": Protocol.HTTP2,
+    "linkerd.io/opaque": Protocol.OPAQUE,
     "https": Protocol.TLS,
     "tls": Protocol.TLS,
 }
@@ -63,12 +72,17 @@ def build_outbound_service(
         return None
     client_namespace = client_namespace or namespace
     profile = lookups.profile_for(index, namespace, name, client_namespace, settings.cluster_domain)
+    http_routes: list[HTTPRoute] = []
     if profile is not None:
         routes = _profile_routes(profile)
     else:
         http_routes = lookups.http_routes_of_service(index, namespace, name, client_namespace)
         routes = _http_routes(http_routes, service)
     backends, split_matches = _split(index, service, settings)
+    if not backends:
+        backends, split_matches = _route_split(index, service, http_routes, settings)
+    if not backends:
+        backends = _overrides(index, service, profile, settings)
     unmatched_backend = None
     if not backends or split_matches:
         root = _backend(index, service, 1, service.spec.ports, settings)
@@ -109,6 +123,73 @@ def _split(
         if shared:
             backends.append(_backend(index, service, target.weight, shared, settings))
     return (tuple(backends), matches) if backends else ((), ())
+
+
+def _route_split(
+    index: MeshIndex, root: Service, routes: list[HTTPRoute], settings: MeshSettings
+) -> tuple[tuple[Backend, ...], tuple[RequestMatch, ...]]:
+    """The first route (by name) whose rule splits: its backends, and its matches unless
+    it takes every request."""
+    for route in routes:
+        rule = route.spec.split_rule()
+        if rule is None:
+            continue
+        backends = []
+        for ref in rule.backend_refs:
+            service = index.get(Service, ref.namespace or route.namespace, ref.name)
+            if service is not None:
+                backend = _weighted(index, root, service, ref.weight, ref.port, settings)
+                if backend is not None:
+                    backends.append(backend)
+        if backends:
+            return tuple(backends), tuple(map(from_route_match, rule.matches))
+    return (), ()
+
+
+def _weighted(
+    index: MeshIndex,
+    root: Service,
+    service: Service,
+    weight: int,
+    port: int | None,
+    settings: MeshSettings,
+) -> Backend | None:
+    """`service` as a backend of `root`: on the ports they share, or, if `port` is named,
+    every port of the root sent to that port of `service`; None if none applies."""
+    root_ports = sorted({spec.port for spec in root.spec.ports})
+    if port is None:
+        pairs = [(spec.port, spec) for spec in service.spec.ports if spec.port in root_ports]
+    else:
+        named = [spec for spec in service.spec.ports if spec.port == port]
+        pairs = [(root_port, named[0]) for root_port in root_ports] if named else []
+    if not pairs:
+        return None
+    return Backend(
+        name=service.name,
+        namespace=service.namespace,
+        authority=settings.authority(service.name, service.namespace),
+        weight=weight,
+        ports=tuple(
+            BackendPort(root_port, endpoints_of(index, service, spec, settings))
+            for root_port, spec in pairs
+        ),
+    )
+
+
+def _overrides(
+    index: MeshIndex, root: Service, profile: ServiceProfile | None, settings: MeshSettings
+) -> tuple[Backend, ...]:
+    if profile is None or not any(o.weight for o in profile.spec.dst_overrides):
+        return ()
+    backends = []
+    for override in profile.spec.dst_overrides:
+        target = override.target
+        service = index.get(Service, target.namespace or profile.service.namespace, target.name)
+        if service is not None:
+            backend = _weighted(index, root, service, override.weight, target.port, settings)
+            if backend is not None:
+                backends.append(backend)
+    return tuple(backends)
 
 
 def _split_matches(index: MeshIndex, split: TrafficSplit) -> tuple[RequestMatch, ...]:

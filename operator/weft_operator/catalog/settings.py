@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from weft_api.config import DefaultPolicy
 from weft_api.identity import DEFAULT_TRUST_DOMAIN
+from weft_api.mesh import ACCESS_MODEL_LINKERD
 
 # Linkerd's default clusterNetworks: where "cluster-*" default policies admit clients.
 DEFAULT_CLUSTER_NETWORKS = (
@@ -23,6 +24,8 @@ class MeshSettings:
     cluster_domain: str = "cluster.local"
     cluster_networks: tuple[str, ...] = DEFAULT_CLUSTER_NETWORKS
     default_inbound_policy: DefaultPolicy = DefaultPolicy.ALL_UNAUTHENTICATED
+    # mesh.ACCESS_MODELS: "smi" denies what no TrafficTarget (or Server) allows
+    access_model: str = ACCESS_MODEL_LINKERD
 
     def authority(self, service: str, namespace: str) -> str:
         """The name clients use for a Service: `books.default.svc.cluster.local`."""

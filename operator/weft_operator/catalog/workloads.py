@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from weft_api.config import DefaultPolicy
 from weft_api.mesh import (
+    ACCESS_MODEL_ANNOTATION,
+    ACCESS_MODEL_SMI,
+    ACCESS_MODELS,
     DEFAULT_INBOUND_POLICY_ANNOTATION,
     PROXY_CONTAINER,
     PROXY_VERSION_ANNOTATION,
@@ -38,8 +41,9 @@ def workload_labels(pod: Pod) -> list[tuple[str, str]]:
 def default_inbound_policy(
     index: MeshIndex, namespace: str, pod: Pod | None, settings: MeshSettings
 ) -> DefaultPolicy:
-    """The pod's annotation, else its namespace's, else the cluster's default.
-    A value that names no policy is skipped (the admission webhook reports it)."""
+    """The pod's annotation, else its namespace's, else deny where the namespace's
+    access model (else the cluster's) is SMI's, else the cluster's default. A value
+    that names no policy or model is skipped."""
     namespace_object = index.get(Namespace, "", namespace)
     for annotated in (pod, namespace_object):
         if annotated is None:
@@ -47,6 +51,12 @@ def default_inbound_policy(
         value = annotated.meta.annotations.get(DEFAULT_INBOUND_POLICY_ANNOTATION, "")
         if value in _POLICY_NAMES:
             return DefaultPolicy(value)
+    model = settings.access_model
+    if namespace_object is not None:
+        written = namespace_object.meta.annotations.get(ACCESS_MODEL_ANNOTATION, "")
+        model = written if written in ACCESS_MODELS else model
+    if model == ACCESS_MODEL_SMI:
+        return DefaultPolicy.DENY
     return settings.default_inbound_policy
 
 

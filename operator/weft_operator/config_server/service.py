@@ -8,6 +8,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from weft_operator.catalog import MeshSettings
 from weft_operator.config_server.hub import ConfigHub
 from weft_operator.config_server.reporter import CarryOut, ConvergenceReporter
 from weft_operator.config_server.server import ConfigServer, ServerTls
@@ -26,11 +27,12 @@ async def config_service(
     quiet: float = 1.0,
     most: float = 30.0,
     tls: ServerTls | None = None,
+    settings: MeshSettings | None = None,
 ) -> AsyncIterator[ConfigServer]:
     """Serve configs on `address:port` until the block ends; first configs go out once
     the index is warm (see `_serve_when_warm`). With `tls`, over mTLS to proxies whose
     identity may read the config they ask for (`server`)."""
-    hub = ConfigHub(reconciler.index, serving=False)
+    hub = ConfigHub(reconciler.index, serving=False, settings=settings)
     server = ConfigServer(hub, tls=tls)
     warmup = _Warmup()
     reconciler.add_listener(server.on_change)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from weft_operator.index.selectors import selector_matches
 from weft_operator.index.store import MeshIndex
-from weft_operator.models.access import TrafficTarget
+from weft_operator.models.access import IdentityBinding, TrafficTarget
 from weft_operator.models.base import Kind, LabelSelector, ObjectKey
 from weft_operator.models.core import EndpointSlice, Pod
 from weft_operator.models.httproute import HTTPRoute
@@ -122,12 +122,52 @@ def splits_rooted_at(index: MeshIndex, namespace: str, service: str) -> list[Tra
 
 
 def traffic_targets_for(
-    index: MeshIndex, namespace: str, service_account: str
+    index: MeshIndex, namespace: str, service_account: str, pod: Pod | None, trust_domain: str
 ) -> list[TrafficTarget]:
-    """TrafficTargets of the namespace whose destination is the ServiceAccount."""
-    return index.note_used(
-        target
-        for target in index.objects(TrafficTarget, namespace)
-        if target.spec.destination.name == service_account
-        and target.destination_namespace == namespace
+    """TrafficTargets of the namespace whose destination is the ServiceAccount, or an
+    IdentityBinding of the namespace that binds the pod (or, without the pod, the
+    ServiceAccount)."""
+    chosen = []
+    for target in index.objects(TrafficTarget, namespace):
+        destination = target.spec.destination
+        if target.destination_namespace != namespace:
+            continue
+        if destination.kind == "ServiceAccount":
+            if destination.name == service_account:
+                chosen.append(target)
+            continue
+        binding = index.get(IdentityBinding, namespace, destination.name)
+        if binding is not None and binds(binding, service_account, pod, trust_domain):
+            chosen.append(target)
+    return index.note_used(chosen)
+
+
+def binds(
+    binding: IdentityBinding, service_account: str, pod: Pod | None, trust_domain: str
+) -> bool:
+    """Whether a workload of the binding's namespace, running as `service_account`
+    (as `pod`, when known), holds one of the binding's identities."""
+    schemes = binding.spec.schemes
+    if schemes.service_account == service_account:
+        return True
+    if pod is not None and any(
+        selector_matches(selector, pod.meta.labels) for selector in schemes.pod_label_selectors
+    ):
+        return True
+    return any(
+        spiffe_account(spiffe, binding.namespace, trust_domain) == service_account
+        for spiffe in schemes.spiffe_identities
     )
+
+
+def spiffe_account(spiffe: str, namespace: str, trust_domain: str) -> str | None:
+    """The ServiceAccount a SPIFFE ID (`[spiffe://]<trust domain>/ns/<ns>/sa/<sa>`, as
+    Weft issues them) names in `namespace`; None for any other ID (no Weft workload
+    holds it)."""
+    domain, _, path = spiffe.removeprefix("spiffe://").partition("/")
+    parts = path.split("/")
+    if len(parts) != 4 or parts[0] != "ns" or parts[2] != "sa" or parts[1] != namespace:
+        return None
+    if domain != trust_domain:
+        return None
+    return parts[3] or None

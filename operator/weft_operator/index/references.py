@@ -37,7 +37,18 @@ def references_of(resource: Resource) -> tuple[Reference, ...]:
         case ServiceProfile():
             service = resource.service
             target = ObjectKey(Kind.SERVICE, service.namespace, service.name)
-            return (Reference("metadata.name", target),)
+            overrides = (
+                Reference(
+                    f"spec.dstOverrides[{index}].authority",
+                    ObjectKey(
+                        Kind.SERVICE,
+                        override.target.namespace or service.namespace,
+                        override.target.name,
+                    ),
+                )
+                for index, override in enumerate(resource.spec.dst_overrides)
+            )
+            return (Reference("metadata.name", target), *overrides)
         case ServerAuthorization():
             if resource.spec.server.name is None:
                 return ()
@@ -74,11 +85,12 @@ def _traffic_target(target: TrafficTarget) -> tuple[Reference, ...]:
     references = [
         Reference(
             "spec.destination",
-            ObjectKey(Kind.SERVICE_ACCOUNT, target.destination_namespace, destination.name),
+            ObjectKey(Kind(destination.kind), target.destination_namespace, destination.name),
         )
     ]
     for index, source in enumerate(target.spec.sources):
-        key = ObjectKey(Kind.SERVICE_ACCOUNT, source.namespace or target.namespace, source.name)
+        namespace = source.namespace or target.namespace
+        key = ObjectKey(Kind(source.kind), namespace, source.name)
         references.append(Reference(f"spec.sources[{index}]", key))
     for index, rule in enumerate(target.spec.rules):
         key = ObjectKey(Kind(rule.kind), rule.namespace or target.namespace, rule.name)

@@ -4,7 +4,7 @@ The handlers call `parse_resource(body)`; it raises `InvalidResource` with a mes
 naming the field as the manifest spells it.
 """
 
-from weft_operator.models.access import TrafficTarget
+from weft_operator.models.access import IdentityBinding, TrafficTarget
 from weft_operator.models.base import Kind, LabelSelector, ObjectKey, ObjectMeta, Resource
 from weft_operator.models.core import EndpointSlice, Namespace, Pod, Service, ServiceAccount
 from weft_operator.models.errors import InvalidResource
@@ -27,6 +27,7 @@ __all__ = [
     "EndpointSlice",
     "HTTPRoute",
     "HTTPRouteGroup",
+    "IdentityBinding",
     "InvalidResource",
     "Kind",
     "LabelSelector",

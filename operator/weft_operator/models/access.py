@@ -1,28 +1,35 @@
-"""SMI `access.smi-spec.io`: TrafficTarget, served at v1alpha1 to v1alpha4.
-
-v1alpha4 subjects may also be IdentityBindings, which Weft does not implement yet: a
-target naming one is invalid, with the reason, rather than silently allowing nothing."""
+"""SMI `access.smi-spec.io`: TrafficTarget, served at v1alpha1 to v1alpha4, and
+IdentityBinding (v1alpha4), which a v1alpha4 subject may name instead of a
+ServiceAccount. What a binding selects or admits is the catalog's (`authorizations`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from weft_operator.models.base import Frozen, Kind, Resource
+from weft_operator.models.base import Frozen, Kind, LabelSelector, Resource
 from weft_operator.models.fields import PortNumber
 from weft_operator.models.manifest import Manifest
 
 
 class Subject(Frozen):
-    """A ServiceAccount; `namespace` defaults to the TrafficTarget's."""
+    """A ServiceAccount or (v1alpha4) an IdentityBinding; `namespace` defaults to the
+    TrafficTarget's."""
 
-    kind: Literal["ServiceAccount"]
-    group: str = ""  # v1alpha4; a ServiceAccount's is the core group, ""
+    kind: Literal["ServiceAccount", "IdentityBinding"]
+    group: str = ""  # v1alpha4: "" for a ServiceAccount, access.smi-spec.io for a binding
     name: str
     namespace: str | None = None
     port: PortNumber | None = None  # destination only, before v1alpha3
+
+    @model_validator(mode="after")
+    def _group_fits_kind(self) -> Self:
+        expected = IdentityBinding.API_GROUP if self.kind == "IdentityBinding" else ""
+        if self.group not in ("", expected):
+            raise ValueError(f"a {self.kind} is in group {expected or 'core (empty)'!r}")
+        return self
 
 
 class TrafficTargetRule(Frozen):
@@ -55,6 +62,44 @@ class TrafficTarget(Resource):
     @property
     def destination_namespace(self) -> str:
         return self.spec.destination.namespace or self.namespace
+
+
+class PodLabelSelector(LabelSelector):
+    name: str = ""  # a label for the selector, with no meaning to policy
+
+
+class IdentitySchemes(Frozen):
+    """Ways of naming a workload's identity, ORed together."""
+
+    pod_label_selectors: tuple[PodLabelSelector, ...] = ()
+    spiffe_identities: tuple[str, ...] = ()
+    service_account: str = ""  # in the binding's namespace
+
+    @model_validator(mode="after")
+    def _one_way_or_more(self) -> Self:
+        if self.service_account and self.pod_label_selectors:
+            raise ValueError("serviceAccount and podLabelSelectors exclude each other")
+        if not (self.service_account or self.pod_label_selectors or self.spiffe_identities):
+            raise ValueError("name podLabelSelectors, spiffeIdentities or serviceAccount")
+        return self
+
+
+class IdentityBindingSpec(Frozen):
+    schemes: IdentitySchemes
+
+
+class IdentityBinding(Resource):
+    """The identities of workloads of its own namespace, and only of those."""
+
+    KIND: ClassVar[Kind] = Kind.IDENTITY_BINDING
+    API_GROUP: ClassVar[str] = "access.smi-spec.io"
+    SERVED_VERSIONS: ClassVar[tuple[str, ...]] = ("v1alpha4",)
+    spec: IdentityBindingSpec
+
+
+def parse_identity_binding(body: Mapping[str, Any]) -> IdentityBinding:
+    manifest = Manifest.read(body, IdentityBinding)
+    return IdentityBinding(meta=manifest.meta, spec=manifest.part(IdentityBindingSpec))
 
 
 def parse_traffic_target(body: Mapping[str, Any]) -> TrafficTarget:

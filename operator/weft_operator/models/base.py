@@ -22,6 +22,7 @@ class Kind(enum.StrEnum):
     TCP_ROUTE = "TCPRoute"
     UDP_ROUTE = "UDPRoute"
     TRAFFIC_TARGET = "TrafficTarget"
+    IDENTITY_BINDING = "IdentityBinding"
     SERVICE_PROFILE = "ServiceProfile"
     SERVER = "Server"
     SERVER_AUTHORIZATION = "ServerAuthorization"

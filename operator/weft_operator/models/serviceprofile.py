@@ -103,9 +103,44 @@ class RetryBudgetSpec(Frozen):
     ttl_ms: DurationMs = Field(10_000, alias="ttl")
 
 
+class OverrideTarget(Frozen):
+    """The Service a dstOverrides authority names; `namespace` None: the profile's."""
+
+    name: str
+    namespace: str | None = None
+    port: int | None = None
+
+
+_AUTHORITY = re.compile(
+    rf"(?P<name>{_DNS_LABEL})(?:\.(?P<namespace>{_DNS_LABEL})(?:\.svc(?:\.[-a-z0-9.]+)?)?)?"
+    r"(?::(?P<port>[0-9]{1,5}))?"
+)
+
+
 class WeightedDestination(Frozen):
+    """Linkerd sends `weight` parts of the Service's traffic to `authority`: a split
+    of the parent, here over Services of the cluster only."""
+
     authority: str
     weight: MilliWeight
+
+    @property
+    def target(self) -> OverrideTarget:
+        found = _AUTHORITY.fullmatch(self.authority)
+        assert found is not None  # checked when parsed
+        port = int(found["port"]) if found["port"] else None
+        return OverrideTarget(name=found["name"], namespace=found["namespace"], port=port)
+
+    @model_validator(mode="after")
+    def _a_cluster_service(self) -> Self:
+        found = _AUTHORITY.fullmatch(self.authority)
+        if found is None or (found["port"] and not 0 < int(found["port"]) < 65536):
+            raise ValueError(
+                f"authority {self.authority!r} is not a Service of the cluster: write "
+                "<name>.<namespace>.svc.<cluster-domain>[:port] (Weft does not send "
+                "traffic to hosts outside the cluster)"
+            )
+        return self
 
 
 class ServiceProfileSpec(Frozen):

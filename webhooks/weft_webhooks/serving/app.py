@@ -38,7 +38,7 @@ from weft_webhooks.review import (
     too_large,
     uid_in_head,
 )
-from weft_webhooks.validation import ValidationContext, needs_servers, problems
+from weft_webhooks.validation import ValidationContext, needs_servers, problems, warnings
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,9 @@ class Webhooks:
         found = problems(request.object, context)
         if len(found) > _MAX_SHOWN_PROBLEMS:
             found = [*found[:_MAX_SHOWN_PROBLEMS], f"and {len(found) - _MAX_SHOWN_PROBLEMS} more"]
-        return denied(request.uid, "; ".join(found)) if found else admitted(request.uid)
+        if found:
+            return denied(request.uid, "; ".join(found))
+        return admitted(request.uid, warnings=warnings(request.object))
 
     async def convert(self, review: Any) -> dict[str, Any]:
         return conversion_response(review)

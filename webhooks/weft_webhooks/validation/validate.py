@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from weft_operator.models import (
+    HTTPRoute,
     InvalidResource,
     Kind,
     MeshTLSAuthentication,
@@ -21,6 +22,7 @@ from weft_operator.models import (
     ServerAuthorization,
     ServiceProfile,
     TrafficSplit,
+    TrafficTarget,
     kind_of,
     parse_resource,
 )
@@ -51,6 +53,42 @@ def problems(body: Mapping[str, Any], context: ValidationContext) -> list[str]:
     if found:
         found[0] = f"{resource.KIND} {_display_name(resource)}: {found[0]}"
     return found
+
+
+def warnings(body: Mapping[str, Any]) -> list[str]:
+    """Fields of an admissible manifest that Weft reads but does not act on, one
+    sentence each (kubectl prints them as `Warning:`); docs/resources.md lists them."""
+    try:
+        resource = parse_resource(body)
+    except InvalidResource:
+        return []
+    return [
+        f"weft: {resource.KIND} {_display_name(resource)}: {found}"
+        for found in _ignored_in(resource)
+    ]
+
+
+def _ignored_in(resource: Resource) -> Iterator[str]:
+    match resource:
+        case HTTPRoute():
+            inbound = any(parent.is_server for parent in resource.spec.parent_refs)
+            for i, rule in enumerate(resource.spec.rules):
+                if rule.timeouts is None:
+                    continue
+                if inbound:
+                    yield (
+                        f"spec.rules[{i}].timeouts is ignored: a route of a Server only "
+                        "says what its authorizations admit"
+                    )
+                elif rule.timeouts.backend_request_ms is not None:
+                    yield (
+                        f"spec.rules[{i}].timeouts.backendRequest is ignored: the proxy "
+                        "applies `request` to the whole request, retries included"
+                    )
+        case TrafficTarget():
+            for i, source in enumerate(resource.spec.sources):
+                if source.port is not None:
+                    yield f"spec.sources[{i}].port is ignored: a source is an identity"
 
 
 def _problems_of(resource: Resource, context: ValidationContext) -> Iterator[str]:
