@@ -18,7 +18,7 @@ from typing import Any
 
 import grpc
 import pytest
-from argocd_health import health
+from argocd_health import SCRIPT, SNIPPET, health
 from kstatus_tool import kstatus
 
 from weft_api import config_proto
@@ -200,3 +200,17 @@ async def test_each_state_the_operator_reports_reads_the_same_in_argo_cd_and_flu
         return pair if pair == ("Healthy", "Current") else None
 
     await eventually(recovered, "the split to be Healthy and Current once its backend exists")
+
+
+def test_kubectl_reads_the_argocd_cm_snippet_as_one_script_per_kind(cluster: ClusterInfo) -> None:
+    """The snippet's YAML anchor, as kubectl (Go's YAML) expands it: what Argo CD gets."""
+    kubectl(cluster, "create", "namespace", "argocd")
+    try:
+        kubectl(cluster, "apply", "-f", str(SNIPPET))
+        stored = json.loads(
+            kubectl(cluster, "-n", "argocd", "get", "configmap", "argocd-cm", "-o", "json")
+        )
+        assert len(stored["data"]) == len([w for w in WATCHED if w.reports_status])
+        assert all(script == SCRIPT.read_text() for script in stored["data"].values())
+    finally:
+        kubectl(cluster, "delete", "namespace", "argocd", "--wait=false")
