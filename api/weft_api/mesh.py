@@ -30,6 +30,8 @@ OPAQUE_PORTS_ANNOTATION = "config.weft.dev/opaque-ports"
 # Read by injection: the proxy's HTTP/2 flood limits (weft_api.http2_limits), e.g.
 # "resets=400:200,pings=20:5"; kinds not named keep their defaults.
 HTTP2_LIMITS_ANNOTATION = "config.weft.dev/proxy-http2-limits"
+# The proxy's log format, `plain` or `json` (Linkerd's config.linkerd.io/proxy-log-format).
+PROXY_LOG_FORMAT_ANNOTATION = "config.weft.dev/proxy-log-format"
 # Read by the catalog (pod first, then namespace): one of DefaultPolicy's values.
 DEFAULT_INBOUND_POLICY_ANNOTATION = "config.weft.dev/default-inbound-policy"
 # Read by the catalog (namespace, then the operator's --access-model): what a port no
@@ -112,6 +114,7 @@ class ProxyEnv:
     # Per-connection limits on HTTP/2 floods, e.g. `resets=200:100,pings=100:50`
     # (weft_proxy.protocols.http2_limits; docs/proxy.md lists the defaults).
     HTTP2_LIMITS = "WEFT_PROXY_HTTP2_LIMITS"
+    LOG_FORMAT = "WEFT_PROXY_LOG_FORMAT"  # weft_api.logs.FORMATS: plain (default) or json
 
 
 def control_plane_address(service: str, namespace: str, cluster_domain: str, port: int) -> str:

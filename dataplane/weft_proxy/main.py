@@ -21,6 +21,7 @@ from pathlib import Path
 import grpc
 import uvloop
 
+from weft_api import logs
 from weft_api.config import ProxyIdentity
 from weft_api.http2_limits import DEFAULT_LIMITS, FloodLimits
 from weft_api.http2_limits import parse as parse_limits
@@ -220,11 +221,13 @@ async def run(settings: Settings) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=os.environ.get("WEFT_PROXY_LOG", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+    log_format = os.environ.get(ProxyEnv.LOG_FORMAT) or logs.PLAIN
+    logs.configure(
+        os.environ.get("WEFT_PROXY_LOG", "INFO"),
+        log_format if log_format in logs.FORMATS else logs.PLAIN,
     )
+    if log_format not in logs.FORMATS:
+        log.warning("%s=%r is not one of %s", ProxyEnv.LOG_FORMAT, log_format, logs.FORMATS)
     try:
         settings = Settings.from_env(os.environ)
     except ValueError as error:

@@ -7,7 +7,8 @@ wait) reads `observedGeneration`, `Ready`, and the abnormal-true `Stalled` and
 
 When the config server runs, `Programmed` (and `status.proxies`) says whether every
 proxy the object applies to has acknowledged a config holding its generation: the
-data-plane convergence GitOps tools can wait for. It leaves the other conditions alone.
+data-plane convergence GitOps tools can wait for. While it is False on an otherwise
+ready object, `Reconciling` is True too (reason `Pending`), so kstatus waits as well.
 
 Every message is bounded (`MAX_MESSAGE_CHARS`), and a list in one names at most
 `MAX_LISTED` items and then how many more, so the status of any object, however many
@@ -134,6 +135,11 @@ def desired_conditions(verdict: Verdict) -> list[dict[str, Any]]:
     programmed = programmed_condition(verdict)
     if programmed is not None:
         conditions.append(programmed)
+        if programmed["status"] == "False" and verdict.problem is None:
+            # kstatus (Flux) reads Reconciling, not Programmed: without it Flux would call
+            # the object Current before its proxies run it, while Argo CD's check waits.
+            message = programmed["message"]
+            conditions.append(_condition(RECONCILING, True, "Pending", message, g))
     return conditions
 
 

@@ -8,7 +8,6 @@ import contextlib
 import logging
 import os
 import socket
-import sys
 from typing import Any, cast
 
 import kopf
@@ -20,6 +19,7 @@ from kubernetes_asyncio.leaderelection.resourcelock.leaselock import LeaseLock
 from prometheus_client import start_http_server
 
 from weft_api import mesh
+from weft_api import logs
 from weft_api.identity import DEFAULT_TRUST_DOMAIN
 from weft_api.mesh import IDENTITY_PORT
 from weft_operator import handlers
@@ -73,6 +73,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="run without a Lease (one replica only)",
     )
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--log-format", choices=logs.FORMATS, default=logs.PLAIN)
     return parser.parse_args(argv)
 
 
@@ -200,11 +201,7 @@ def _exit(code: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure(logging.DEBUG if args.verbose else logging.INFO, args.log_format)
     if not args.verbose:  # kopf logs every handled event at INFO
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     if args.metrics_port:

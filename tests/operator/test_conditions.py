@@ -139,3 +139,21 @@ def test_short_messages_are_left_as_they_are() -> None:
     assert desired_conditions(Verdict(1, missing=three))[1]["message"] == (
         "references not found: Service ns/a (spec.service), b, c"
     )
+
+
+def test_an_unprogrammed_object_is_reconciling_for_kstatus() -> None:
+    """Flux's kstatus reads Reconciling, not Programmed: while proxies lag, Flux must wait
+    as Argo CD's health check does, and stop waiting once they caught up."""
+    from weft_operator.conditions import Convergence
+
+    pending = by_type(desired_conditions(Verdict(2, convergence=Convergence(2, 3, 12))))
+    assert pending["Ready"]["status"] == "True"
+    assert (pending["Reconciling"]["status"], pending["Reconciling"]["reason"]) == (
+        "True",
+        "Pending",
+    )
+    assert pending["Reconciling"]["message"] == "3/12 proxies"
+    done = by_type(desired_conditions(Verdict(2, convergence=Convergence(2, 12, 12))))
+    assert "Reconciling" not in done
+    invalid = Verdict(2, invalid="bad weight", convergence=Convergence(2, 0, 1))
+    assert "Reconciling" not in by_type(desired_conditions(invalid))  # Stalled says it

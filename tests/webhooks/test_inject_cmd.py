@@ -1,9 +1,11 @@
-"""`weft inject`: workload manifests in, the webhook's pod in every template out."""
+"""`weft inject` and `weft uninject`: workload manifests in; the annotation, or the
+webhook's pod, in every template out; and back."""
 
 from __future__ import annotations
 
 import copy
 import io
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +13,16 @@ import pytest
 import yaml
 
 from weft_api import mesh
+from weft_cli.installed import settings_from_args
 from weft_cli.main import main
+from weft_operator.identity.ca import new_trust_anchor
 from weft_webhooks.injection import InjectorSettings, Outcome, apply_patch, inject
-from weft_webhooks.injection.manifests import inject_manifests
+from weft_webhooks.injection.manifests import (
+    Removal,
+    annotate_manifests,
+    inject_manifests,
+    uninject_manifests,
+)
 
 TEMPLATE = {
     "metadata": {"labels": {"app": "web"}},
@@ -76,36 +85,148 @@ def test_a_template_can_opt_out() -> None:
     assert output == workload("Deployment", template)
 
 
-def test_the_command_reads_multi_document_yaml_and_writes_injected_yaml(
+@pytest.fixture
+def anchors_file(tmp_path: Path) -> Path:
+    path = tmp_path / "ca.crt"
+    path.write_bytes(new_trust_anchor("cluster.local", datetime.now(UTC)).cert_pem())
+    return path
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    captured = capsys.readouterr()
+    return int(exit_.value.code or 0), captured.out, captured.err
+
+
+def test_the_command_annotates_templates_by_default_and_leaves_the_rest(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     manifest = tmp_path / "app.yaml"
     service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}}
     manifest.write_text(yaml.safe_dump_all([workload("Deployment"), service]))
-    with pytest.raises(SystemExit) as exit_:
-        main(["inject", str(manifest), "--proxy-version=9.9.9"])
-    assert exit_.value.code == 0
-    captured = capsys.readouterr()
-    deployment, written_service = yaml.safe_load_all(captured.out)
-    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
-    assert annotations[mesh.PROXY_VERSION_ANNOTATION] == "9.9.9"
+    code, out, err = run(["inject", str(manifest)], capsys)  # no cluster needed
+    assert code == 0
+    deployment, written_service = yaml.safe_load_all(out)
+    template = deployment["spec"]["template"]
+    assert template["metadata"]["annotations"] == {mesh.INJECT_ANNOTATION: mesh.INJECT_ENABLED}
+    assert template["spec"] == TEMPLATE["spec"]  # the webhook adds the proxy
     assert written_service == service
-    assert "deployment/web: injected" in captured.err
+    assert "deployment/web: injected" in err
 
 
-def test_the_command_reads_stdin_and_its_output_injects_to_itself(
+def test_manual_injection_writes_the_proxy_with_the_given_settings(
+    tmp_path: Path, anchors_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = tmp_path / "app.yaml"
+    manifest.write_text(yaml.safe_dump(workload("Deployment")))
+    code, out, _ = run(
+        ["inject", str(manifest), "--manual", "--ignore-cluster",
+         f"--trust-anchors-file={anchors_file}", "--proxy-version=9.9.9"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0
+    template = yaml.safe_load(out)["spec"]["template"]
+    assert template["metadata"]["annotations"][mesh.PROXY_VERSION_ANNOTATION] == "9.9.9"
+    proxy = next(c for c in template["spec"]["initContainers"] if c["name"] == "weft-proxy")
+    # The image `weft install` runs (and the Dockerfile builds), not one nobody publishes.
+    assert proxy["image"] == f"{mesh.CONTROL_PLANE_IMAGE}:9.9.9"
+    env = {e["name"]: e.get("value") for e in proxy["env"]}
+    assert env[mesh.ProxyEnv.TRUST_ANCHORS] == anchors_file.read_text()
+
+
+def test_manual_injection_without_trust_anchors_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = tmp_path / "app.yaml"
+    manifest.write_text(yaml.safe_dump(workload("Deployment")))
+    code, out, err = run(["inject", str(manifest), "--manual", "--ignore-cluster"], capsys)
+    assert code == 1
+    assert out == ""
+    assert "--trust-anchors-file" in err
+
+
+def test_manual_output_injects_to_itself(
+    monkeypatch: pytest.MonkeyPatch, anchors_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["inject", "-", "--manual", "--ignore-cluster", f"--trust-anchors-file={anchors_file}"]
+    monkeypatch.setattr("sys.stdin", io.StringIO(yaml.safe_dump(workload("Deployment"))))
+    _, once, _ = run(args, capsys)
+    monkeypatch.setattr("sys.stdin", io.StringIO(once))
+    _, twice, err = run(args, capsys)
+    assert twice == once
+    assert "already injected" in err
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_uninject_takes_back_either_form_of_injection(kind: str) -> None:
+    settings = InjectorSettings(trust_anchors_pem="PEM")
+    for injected, _ in (
+        inject_manifests([workload(kind)], settings),
+        annotate_manifests([workload(kind)]),
+    ):
+        (output,), (report,) = uninject_manifests(injected)
+        assert report.outcome is Removal.UNINJECTED
+        assert output == workload(kind)
+
+
+def test_uninject_keeps_what_the_user_wrote() -> None:
+    template = copy.deepcopy(TEMPLATE)
+    template["metadata"]["annotations"] = {"team": "shop", mesh.INJECT_ANNOTATION: "disabled"}
+    template["spec"]["initContainers"] = [{"name": "migrate", "image": "example/migrate:1"}]
+    template["spec"]["volumes"] = [{"name": "data", "emptyDir": {}}]
+    (injected,), _ = inject_manifests([workload("Deployment", template)], InjectorSettings())
+    (output,), (report,) = uninject_manifests([injected])
+    assert report.outcome is Removal.NOT_INJECTED  # it opted out: nothing was added
+    assert output == workload("Deployment", template)
+    del template["metadata"]["annotations"][mesh.INJECT_ANNOTATION]
+    (injected,), _ = inject_manifests([workload("Deployment", template)], InjectorSettings())
+    assert len(template_of(injected)["spec"]["initContainers"]) == 3
+    (output,), _ = uninject_manifests([injected])
+    assert output == workload("Deployment", template)
+
+
+def test_the_uninject_command_writes_unmeshed_yaml(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("sys.stdin", io.StringIO(yaml.safe_dump(workload("Deployment"))))
-    with pytest.raises(SystemExit):
-        main(["inject", "-"])
-    once = capsys.readouterr().out
-    monkeypatch.setattr("sys.stdin", io.StringIO(once))
-    with pytest.raises(SystemExit):
-        main(["inject", "-"])
-    captured = capsys.readouterr()
-    assert captured.out == once
-    assert "already injected" in captured.err
+    (injected,), _ = inject_manifests([workload("Deployment")], InjectorSettings())
+    monkeypatch.setattr("sys.stdin", io.StringIO(yaml.safe_dump(injected)))
+    code, out, err = run(["uninject", "-"], capsys)
+    assert code == 0
+    assert yaml.safe_load(out) == workload("Deployment")
+    assert "deployment/web: uninjected" in err
+
+
+def test_the_installed_webhook_arguments_give_the_settings_install_chose(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(["install", "--weft-namespace=mesh"], capsys)
+    assert code == 0
+    deployment = next(
+        doc for doc in yaml.safe_load_all(out)
+        if doc and doc["kind"] == "Deployment" and doc["metadata"]["name"] == "weft-webhooks"
+    )  # fmt: skip
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    settings = settings_from_args(container["args"], "other")
+    assert settings.image == mesh.CONTROL_PLANE_IMAGE == InjectorSettings().image
+    assert settings.control_plane_namespace == "mesh"
+
+
+def test_a_namespace_annotation_applies_below_the_templates_own() -> None:
+    template = copy.deepcopy(TEMPLATE)
+    template["metadata"]["annotations"] = {mesh.PROXY_LOG_FORMAT_ANNOTATION: "plain"}
+    by_namespace = {
+        "shop": {mesh.PROXY_LOG_FORMAT_ANNOTATION: "json", mesh.OPAQUE_PORTS_ANNOTATION: "5432"}
+    }
+    deployment = workload("Deployment", template)
+    deployment["metadata"]["namespace"] = "shop"
+    (output,), _ = inject_manifests(
+        [deployment], InjectorSettings(), lambda ns: by_namespace.get(ns or "", {})
+    )
+    proxy = template_of(output)["spec"]["initContainers"][1]
+    env = {e["name"]: e.get("value") for e in proxy["env"]}
+    assert env[mesh.ProxyEnv.LOG_FORMAT] == "plain"
+    assert env[mesh.ProxyEnv.OPAQUE_PORTS] == "5432"
 
 
 def test_an_unreadable_file_fails_with_a_message(
@@ -115,3 +236,13 @@ def test_an_unreadable_file_fails_with_a_message(
         main(["inject", str(tmp_path / "missing.yaml")])
     assert exit_.value.code == 1
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_an_unknown_proxy_log_format_is_ignored_with_a_warning() -> None:
+    template = copy.deepcopy(TEMPLATE)
+    template["metadata"]["annotations"] = {mesh.PROXY_LOG_FORMAT_ANNOTATION: "logfmt"}
+    (output,), (report,) = inject_manifests([workload("Deployment", template)], InjectorSettings())
+    assert report.outcome is Outcome.INJECTED
+    assert any("proxy-log-format" in warning and "logfmt" in warning for warning in report.warnings)
+    proxy = template_of(output)["spec"]["initContainers"][1]
+    assert mesh.ProxyEnv.LOG_FORMAT not in {e["name"] for e in proxy["env"]}

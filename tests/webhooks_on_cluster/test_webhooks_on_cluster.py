@@ -8,6 +8,7 @@ read the Pod specs the API server stored: what admission decided.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -96,9 +97,12 @@ def init_container_names(created: Any) -> list[str]:
     return [c.name for c in created.spec.init_containers or ()]
 
 
-def weft_inject(manifest: str) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "weft_cli", "inject", "-"]
-    return subprocess.run(argv, input=manifest, capture_output=True, text=True, check=True)
+def weft_inject(
+    cluster: ClusterInfo, manifest: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "weft_cli", "inject", "-", *args]
+    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
+    return subprocess.run(argv, input=manifest, capture_output=True, text=True, check=True, env=env)
 
 
 def refusal(error: ApiException) -> str:
@@ -262,17 +266,32 @@ async def test_a_flagger_split_reads_back_at_every_version(
     assert weights(await read("v1alpha1")) == ["90", "10"]
 
 
+@pytest.mark.parametrize("manual", [False, True])
 async def test_weft_inject_output_applies_with_kubectl_and_its_pods_carry_the_proxy(
-    cluster: ClusterInfo, api: ApiClient, namespace: str, webhooks: processes.ProcessRecord
+    cluster: ClusterInfo,
+    api: ApiClient,
+    namespace: str,
+    webhooks: processes.ProcessRecord,
+    manual: bool,
 ) -> None:
-    injected = weft_inject(yaml.safe_dump(deployment("offline", replicas=1)))
+    args = ["--manual", f"--weft-namespace={WEFT_NAMESPACE}"] if manual else []
+    injected = weft_inject(cluster, yaml.safe_dump(deployment("offline", replicas=1)), *args)
     assert "deployment/offline: injected" in injected.stderr
     local_install.kubectl(cluster, "apply", "-n", namespace, "-f", "-", stdin=injected.stdout)
     (created,) = await pods_of(api, namespace, "offline", count=1)
-    # The namespace is not injected: the proxy came with the manifest, unchanged.
+    # The namespace is not injected: the webhook acted on the template's annotation, or
+    # (manual) the proxy came with the manifest, unchanged.
     assert init_container_names(created) == [mesh.INIT_CONTAINER, mesh.PROXY_CONTAINER]
-    template = yaml.safe_load(injected.stdout)["spec"]["template"]["spec"]
-    assert created.spec.init_containers[1].image == template["initContainers"][1]["image"]
+    template = yaml.safe_load(injected.stdout)["spec"]["template"]
+    if not manual:
+        assert template["metadata"]["annotations"] == {mesh.INJECT_ANNOTATION: mesh.INJECT_ENABLED}
+        assert "initContainers" not in template["spec"]
+        return
+    assert created.spec.init_containers[1].image == template["spec"]["initContainers"][1]["image"]
+    env = {e.name: e.value for e in created.spec.init_containers[1].env}
+    roots = await client.CoreV1Api(api).read_namespaced_config_map(TRUST_ROOTS, WEFT_NAMESPACE)
+    # Read from the cluster: without them the proxy would have no identity.
+    assert env[mesh.ProxyEnv.TRUST_ANCHORS].strip() == roots.data[TRUST_ROOTS_KEY].strip()
 
 
 def test_the_webhooks_have_no_more_rights_than_they_need(

@@ -9,7 +9,6 @@ import functools
 import logging
 import os
 import signal
-import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import uvloop
 from aiohttp import web
 
+from weft_api import logs
 from weft_webhooks.certificates import Policy
 from weft_webhooks.injection.arguments import add_injector_arguments, injector_settings
 from weft_webhooks.serving.app import Lookups, Webhooks, make_app
@@ -56,6 +56,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="seconds between certificate checks and CA bundle publication",
     )
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--log-format", choices=logs.FORMATS, default=logs.PLAIN)
     add_injector_arguments(parser)
     return parser.parse_args(argv)
 
@@ -108,9 +109,5 @@ async def _until_stopped() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure(logging.DEBUG if args.verbose else logging.INFO, args.log_format)
     uvloop.run(serve(args))

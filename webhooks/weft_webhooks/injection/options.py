@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from weft_api import http2_limits, mesh
+from weft_api import http2_limits, logs, mesh
 from weft_api.config import DefaultPolicy
 from weft_api.mesh import PortRange, parse_port_ranges
 from weft_webhooks.injection.decision import annotations_of, setting
@@ -25,6 +25,7 @@ class ProxyOptions:
     opaque_ports: tuple[PortRange, ...] = ()
     inbound_ports: tuple[int, ...] = ()  # what the pod's containers declare
     http2_limits: str = ""  # as the annotation gave it, once it parsed
+    log_format: str = ""  # one of weft_api.logs.FORMATS; "": the proxy's default
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,7 @@ def read_options(pod: Mapping[str, Any], namespace_annotations: Mapping[str, str
         opaque_ports=ports(mesh.OPAQUE_PORTS_ANNOTATION),
         inbound_ports=_declared_ports(pod.get("spec") or {}),
         http2_limits=_http2_limits(pod_annotations, namespace_annotations, warnings),
+        log_format=_log_format(pod_annotations, namespace_annotations, warnings),
     )
     policy_key = mesh.DEFAULT_INBOUND_POLICY_ANNOTATION
     policy = setting(policy_key, pod_annotations, namespace_annotations)
@@ -73,6 +75,19 @@ def _http2_limits(
         http2_limits.parse(text)
     except ValueError as error:
         warnings.append(f"{key}: {error}; the defaults apply")
+        return ""
+    return text
+
+
+def _log_format(
+    pod_annotations: Mapping[str, str],
+    namespace_annotations: Mapping[str, str],
+    warnings: list[str],
+) -> str:
+    key = mesh.PROXY_LOG_FORMAT_ANNOTATION
+    text = setting(key, pod_annotations, namespace_annotations) or ""
+    if text and text not in logs.FORMATS:
+        warnings.append(f"{key}: {text!r} is not one of {', '.join(logs.FORMATS)}; ignored")
         return ""
     return text
 
