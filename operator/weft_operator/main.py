@@ -18,8 +18,7 @@ from kubernetes_asyncio.leaderelection import electionconfig, leaderelection
 from kubernetes_asyncio.leaderelection.resourcelock.leaselock import LeaseLock
 from prometheus_client import start_http_server
 
-from weft_api import mesh
-from weft_api import logs
+from weft_api import logs, mesh
 from weft_api.identity import DEFAULT_TRUST_DOMAIN
 from weft_api.mesh import IDENTITY_PORT
 from weft_operator import handlers
