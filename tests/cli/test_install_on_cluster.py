@@ -144,7 +144,7 @@ def test_installed_control_plane_runs_as_pods_and_check_passes(fresh: ClusterInf
     ran = check(fresh)
     assert [line for line in ran.stdout.splitlines() if line.startswith("✘")] == []
     for passed in (
-        "✔ Weft's CRDs are installed: 12 CRDs",
+        "✔ Weft's CRDs are installed: 13 CRDs",
         "✔ the webhooks are registered: weft-proxy-injector, weft-validator",
     ):
         assert passed in ran.stdout.splitlines()
