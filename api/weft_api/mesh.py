@@ -61,7 +61,8 @@ PROXY_UID = 2102  # the proxy's own traffic is never redirected back to itself
 PROXY_CONTAINER = "weft-proxy"
 INIT_CONTAINER = "weft-init"
 PROXY_IMAGE = "ghcr.io/weft-dev/weft-proxy"
-# One image carries the operator, the webhooks, the proxy and proxy-init (Dockerfile).
+# The proxy image (Dockerfile target `proxy`) holds the proxy and proxy-init only; this
+# one adds the operator, the webhooks and the CLI.
 CONTROL_PLANE_IMAGE = "ghcr.io/weft-dev/weft"
 PROXY_VERSION = __version__
 

@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 import uvloop
+from grpclib.server import Server
 
 from weft_api import logs
 from weft_api.config import ProxyIdentity
@@ -35,14 +35,13 @@ from weft_api.mesh import (
     TAP_CLIENT_SERVICE_ACCOUNT,
     ProxyEnv,
 )
-from weft_api.proto import tap_pb2_grpc
 from weft_proxy.config_client.assembler import ProxySnapshot
 from weft_proxy.config_client.client import ConfigClient
 from weft_proxy.identity.certifier import Certifier
 from weft_proxy.identity.credentials import Credentials
 from weft_proxy.io.accept import SocketServer, ended_quietly
 from weft_proxy.proxy import Proxy
-from weft_proxy.tap.service import TapService, tap_server_credentials
+from weft_proxy.tap.service import TapService, start_tap_server, tap_server_context
 
 log = logging.getLogger("weft_proxy")
 DRAIN_S = 5.0
@@ -150,15 +149,16 @@ def _certifier(settings: Settings, proxy: Proxy) -> Certifier | None:
     return certifier
 
 
-async def _serve_tap(tap: grpc.aio.Server, address: str, certifier: Certifier) -> None:
+async def _serve_tap(
+    service: TapService, address: tuple[str, int], certifier: Certifier, servers: list[Server]
+) -> None:
     await certifier.current()
 
     def current() -> Credentials:
         assert certifier.credentials is not None
         return certifier.credentials
 
-    tap.add_secure_port(address, tap_server_credentials(current))
-    await tap.start()
+    servers.append((await start_tap_server(service, *address, tap_server_context(current)))[0])
 
 
 async def run(settings: Settings) -> None:
@@ -176,17 +176,14 @@ async def run(settings: Settings) -> None:
     certifier = _certifier(settings, proxy)
     if certifier is not None:
         tasks.append(asyncio.create_task(certifier.run()))
-    tap = grpc.aio.server()
-    tap_address = f"{settings.tap[0]}:{settings.tap[1]}"
+    taps: list[Server] = []
     if certifier is None or not settings.tap_clients:  # plain text, open to anyone
         if certifier is not None:
             log.warning("tap port open to anyone: %s is not set", ProxyEnv.TAP_CLIENTS)
-        tap_pb2_grpc.add_TapServicer_to_server(TapService(proxy.tap), tap)
-        tap.add_insecure_port(tap_address)
-        await tap.start()
+        taps.append((await start_tap_server(TapService(proxy.tap), *settings.tap))[0])
     else:  # mTLS with our leaf, for the identities the install names: after the first leaf
-        tap_pb2_grpc.add_TapServicer_to_server(TapService(proxy.tap, settings.tap_clients), tap)
-        tasks.append(asyncio.create_task(_serve_tap(tap, tap_address, certifier)))
+        service = TapService(proxy.tap, settings.tap_clients)
+        tasks.append(asyncio.create_task(_serve_tap(service, settings.tap, certifier, taps)))
     if settings.config_addr:
 
         def apply(snapshot: ProxySnapshot) -> None:
@@ -200,7 +197,7 @@ async def run(settings: Settings) -> None:
             settings.config_addr,
             settings.identity,
             validate=apply,
-            credentials=None if certifier is None else certifier.channel_credentials,
+            credentials=None if certifier is None else certifier.client_context,
             server_name=settings.identity_server_name,
         )
         proxy.discover = client.outbound
@@ -215,7 +212,8 @@ async def run(settings: Settings) -> None:
         listener.close()  # no new connections; those open finish their requests
     if not await proxy.drained(DRAIN_S):
         log.warning("connections still open after %.0fs: closing them", DRAIN_S)
-    await tap.stop(1.0)
+    for tap in taps:
+        tap.close()
     for task in tasks:
         task.cancel()
 

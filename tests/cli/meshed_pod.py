@@ -13,15 +13,13 @@ import os
 import time
 
 import aiohttp
-import grpc
 from aiohttp import web
 from live_mesh import proxy_config  # the pod's PYTHONPATH holds this folder
 
 from weft_api import mesh
-from weft_api.proto import tap_pb2_grpc
 from weft_proxy.proxy import Proxy
 from weft_proxy.tap.hub import TapEvent, TapHub
-from weft_proxy.tap.service import TapService
+from weft_proxy.tap.service import TapService, start_tap_server
 
 APP_PORT = 8080
 
@@ -49,10 +47,7 @@ async def main() -> None:
         "0.0.0.0", mesh.PROXY_INBOUND_PORT, mesh.PROXY_OUTBOUND_PORT, mesh.PROXY_ADMIN_PORT
     )
     hub = TapHub()
-    tap = grpc.aio.server()
-    tap_pb2_grpc.add_TapServicer_to_server(TapService(hub), tap)
-    tap.add_insecure_port(f"0.0.0.0:{mesh.PROXY_TAP_PORT}")
-    await tap.start()
+    await start_tap_server(TapService(hub), "0.0.0.0", mesh.PROXY_TAP_PORT)
     inbound = f"http://127.0.0.1:{mesh.PROXY_INBOUND_PORT}"
     async with aiohttp.ClientSession() as http:
         sent = 0

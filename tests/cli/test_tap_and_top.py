@@ -16,21 +16,20 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 import pytest
 import yaml
+from grpclib.server import Server
 from weft_runner import Ran, weft_async
 
-from weft_api.proto import tap_pb2_grpc
 from weft_proxy.tap.hub import TapEvent, TapHub
-from weft_proxy.tap.service import TapService
+from weft_proxy.tap.service import TapService, start_tap_server
 
 
 @dataclass
 class TappedProxy:
     pod: str
     hub: TapHub
-    server: grpc.aio.Server
+    server: Server
     port: int
 
 
@@ -39,14 +38,12 @@ async def tapped() -> AsyncIterator[list[TappedProxy]]:
     proxies = []
     for pod in ("web-0", "books-0"):
         hub = TapHub()
-        server = grpc.aio.server()
-        tap_pb2_grpc.add_TapServicer_to_server(TapService(hub), server)
-        port = server.add_insecure_port("127.0.0.1:0")
-        await server.start()
+        server, port = await start_tap_server(TapService(hub), "127.0.0.1", 0)
         proxies.append(TappedProxy(pod, hub, server, port))
     yield proxies
     for proxy in proxies:
-        await proxy.server.stop(None)
+        proxy.server.close()
+        await proxy.server.wait_closed()
 
 
 def proxies_file(path: Path, proxies: list[TappedProxy], tap_port: int | None = None) -> Path:

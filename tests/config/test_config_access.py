@@ -9,6 +9,7 @@ import asyncio
 import datetime
 import os
 import socket
+import ssl
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -281,9 +282,9 @@ async def test_the_config_client_reconnects_with_the_renewed_certificate(
     """Each stream takes the current credentials: a renewal reaches the next stream."""
     issued: list[Credentials] = []
 
-    async def current() -> grpc.ChannelCredentials:
+    async def current() -> ssl.SSLContext:
         issued.append(tls_mesh.ca.credentials("web"))
-        return channel_credentials(issued[-1])
+        return issued[-1].client_context()
 
     web = ProxyIdentity(pod="web-0", namespace=NAMESPACE, service_account="web")
     client = ConfigClient(
@@ -302,6 +303,58 @@ async def test_the_config_client_reconnects_with_the_renewed_certificate(
         await soon(lambda: client.streams >= 2, "a second stream")
         assert len(issued) >= 2
         assert first not in tls_mesh.server.hub.sessions
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+
+def proxy_client(
+    mesh: TlsMesh, identity: ProxyIdentity, account: str, **options: Any
+) -> ConfigClient:
+    credentials = mesh.ca.credentials(account)
+
+    async def current() -> ssl.SSLContext:
+        return credentials.client_context()
+
+    options.setdefault("server_name", SERVER_NAME)
+    return ConfigClient(
+        mesh.address, identity, credentials=current, backoff=Backoff(base=0.05, cap=0.2), **options
+    )
+
+
+async def test_the_config_client_refused_learns_why_and_keeps_trying(tls_mesh: TlsMesh) -> None:
+    """The proxy's own client (grpclib) gets the operator's (grpcio) PERMISSION_DENIED
+    with its reason, configures nothing from it, and retries with back-off."""
+    before = refusals("wrong-identity")
+    books = ProxyIdentity(pod="books-0", namespace=NAMESPACE, service_account="books")
+    client = proxy_client(tls_mesh, books, "web")
+    running = asyncio.create_task(client.run())
+    try:
+        await soon(lambda: refusals("wrong-identity") >= before + 2, "a refusal, then a retry")
+        assert client.last_error.startswith("PERMISSION_DENIED: refused:")
+        assert "books.shop.serviceaccount.identity.cluster.local" in client.last_error
+        assert not client.ready
+        assert client.streams == 0
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+
+async def test_the_config_client_refuses_a_server_without_the_operators_identity(
+    tls_mesh: TlsMesh,
+) -> None:
+    """The server's certificate is of the mesh, but not for the name the proxy expects:
+    the handshake fails, so the hello (and the pod's identity) is never sent."""
+    web = ProxyIdentity(pod="web-0", namespace=NAMESPACE, service_account="web")
+    impostor = identity_name("web", NAMESPACE)  # a name the server's leaf does not carry
+    client = proxy_client(tls_mesh, web, "web", server_name=impostor)
+    running = asyncio.create_task(client.run())
+    try:
+        await soon(lambda: client.last_error, "the first attempt to end")
+        assert "certificate verify failed" in client.last_error
+        assert "Hostname mismatch" in client.last_error
+        assert not tls_mesh.server.hub.sessions
+        assert not client.ready
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)

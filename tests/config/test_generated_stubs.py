@@ -9,7 +9,7 @@ from weft_api.proto import generate
 
 def test_committed_stubs_are_reproducible(tmp_path: Path) -> None:
     regenerated = generate.generate(tmp_path)
-    committed = sorted(p for p in generate.PROTO_DIR.iterdir() if "_pb2" in p.name)
+    committed = sorted(p for p in generate.PROTO_DIR.iterdir() if generate.is_generated(p))
     assert [p.name for p in regenerated] == [p.name for p in committed]
     stale = [
         p.name

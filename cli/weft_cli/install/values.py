@@ -39,8 +39,8 @@ def defaults() -> Values:
             "memoryLimit": "512Mi",
         },
         "webhooks": {"cpuRequest": "50m", "memoryRequest": "64Mi", "memoryLimit": "256Mi"},
-        # The injected proxy: the same image as the control plane by default.
-        "proxy": {"image": mesh.CONTROL_PLANE_IMAGE, "version": mesh.PROXY_VERSION},
+        # The injected proxy: the slim image (Dockerfile target `proxy`), its dependencies only.
+        "proxy": {"image": mesh.PROXY_IMAGE, "version": mesh.PROXY_VERSION},
         "ha": False,
     }
 

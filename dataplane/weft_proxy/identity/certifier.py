@@ -2,8 +2,9 @@
 serving with the old one until the new one arrives.
 
 The channel to the identity service is TLS, verified against the trust roots (the
-service presents a leaf of the mesh issuer), so the ServiceAccount token is never sent
-to anyone else.
+service presents a leaf of the mesh issuer, for `server_identity`), so the
+ServiceAccount token is never sent to anyone else. gRPC is grpclib's (on h2), as for
+the config stream.
 """
 
 from __future__ import annotations
@@ -11,17 +12,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import grpc
 from cryptography import x509
+from grpclib.client import Channel
+from grpclib.config import Configuration
+from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
 from prometheus_client import CollectorRegistry, Gauge
 
 from weft_api.csr import certificate_request, new_key
-from weft_api.proto import identity_pb2, identity_pb2_grpc
-from weft_proxy.identity.credentials import Credentials
+from weft_api.proto import identity_grpc, identity_pb2
+from weft_proxy.config_client.client import split_address
+from weft_proxy.identity.credentials import ALPN_H2, Credentials
 
 log = logging.getLogger(__name__)
 RENEW_AT = 0.7
@@ -56,8 +61,9 @@ class Certifier:
         self.clock = clock
         self.credentials: Credentials | None = None
         self.on_rotate: list[Callable[[Credentials], None]] = []
+        self.host, self.port = split_address(address)
         self._obtained = asyncio.Event()
-        self._channel: tuple[Credentials, grpc.ChannelCredentials] | None = None
+        self._client: tuple[Credentials, ssl.SSLContext] | None = None
         # Linkerd's names; a Gauge for the count keeps the exact name (a Counter adds _total).
         self._expiry = Gauge(
             "identity_cert_expiration_timestamp_seconds",
@@ -75,14 +81,15 @@ class Certifier:
             token=self.token_path.read_text().strip(),
             certificate_signing_request=certificate_request(key, self.identity, self.spiffe),
         )
-        credentials = grpc.ssl_channel_credentials(root_certificates=self.trust_roots_pem)
-        options = [("grpc.ssl_target_name_override", self.server_identity)]
+        config = Configuration(ssl_target_name_override=self.server_identity)
         try:
-            async with grpc.aio.secure_channel(self.address, credentials, options) as channel:
-                stub = identity_pb2_grpc.IdentityStub(channel)
+            async with Channel(self.host, self.port, ssl=self._tls(), config=config) as channel:
+                stub = identity_grpc.IdentityStub(channel)
                 response = await stub.Certify(request, timeout=CALL_TIMEOUT_S)
-        except grpc.aio.AioRpcError as error:
-            raise CertifyFailed(f"{error.code().name}: {error.details()}") from None
+        except GRPCError as error:
+            raise CertifyFailed(f"{error.status.name}: {error.message}") from None
+        except (StreamTerminatedError, ProtocolError, TimeoutError) as error:
+            raise CertifyFailed(f"{type(error).__name__}: {error}") from None
         leaf = x509.load_der_x509_certificate(response.leaf_certificate)
         if leaf.public_key() != key.public_key():
             raise CertifyFailed("the identity service returned a leaf for another key")
@@ -97,19 +104,21 @@ class Certifier:
         assert self.credentials is not None
         return self.credentials
 
-    async def channel_credentials(self) -> grpc.ChannelCredentials:
-        """gRPC client credentials of the current leaf (mTLS to the config server),
-        waiting for the first leaf. A channel keeps the credentials it opened with, so
-        a renewal reaches the next channel; the ones open keep theirs."""
+    def _tls(self) -> ssl.SSLContext:
+        """Verifies the identity service against the trust roots; presents nothing."""
+        context = ssl.create_default_context(cadata=self.trust_roots_pem.decode())
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.set_alpn_protocols([ALPN_H2])
+        return context
+
+    async def client_context(self) -> ssl.SSLContext:
+        """A client TLS context of the current leaf (mTLS to the config server), waiting
+        for the first leaf. A connection keeps the context it opened with, so a renewal
+        reaches the next connection; the ones open keep theirs."""
         credentials = await self.current()
-        if self._channel is None or self._channel[0] is not credentials:
-            channel = grpc.ssl_channel_credentials(
-                root_certificates=credentials.trust_roots_pem,
-                private_key=credentials.key_pem(),
-                certificate_chain=credentials.certificates_pem(),
-            )
-            self._channel = (credentials, channel)
-        return self._channel[1]
+        if self._client is None or self._client[0] is not credentials:
+            self._client = (credentials, credentials.client_context(ALPN_H2))
+        return self._client[1]
 
     def _renew_in(self, credentials: Credentials) -> float:
         start = credentials.leaf.not_valid_before_utc.timestamp()

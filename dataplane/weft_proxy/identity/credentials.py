@@ -62,11 +62,14 @@ class Credentials:
         context.set_alpn_protocols(list(alpn))
         return context
 
-    def server_context(self) -> ssl.SSLContext:
-        """Terminates meshed TLS: presents our identity, learns the client's if it has one."""
+    def server_context(
+        self, alpn: tuple[str, ...] = ALPN, client: ssl.VerifyMode = ssl.CERT_OPTIONAL
+    ) -> ssl.SSLContext:
+        """Terminates meshed TLS: presents our identity, learns the client's if it has one
+        (or, CERT_REQUIRED, refuses a client without one: the tap port)."""
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.verify_mode = ssl.CERT_OPTIONAL
-        return self._load(context, ALPN)
+        context.verify_mode = client
+        return self._load(context, alpn)
 
     def client_context(self, alpn: str = ALPN_H2) -> ssl.SSLContext:
         """Originates meshed TLS carrying `alpn`: the peer must prove the identity

@@ -33,8 +33,8 @@ OPERATOR_SERVICE_ACCOUNT = "weft-operator"
 
 @dataclass(frozen=True, slots=True)
 class InjectorSettings:
-    # The image `weft install` runs every component from (Dockerfile), the proxy too.
-    image: str = mesh.CONTROL_PLANE_IMAGE
+    # The proxy image `weft install` injects (the Dockerfile's `proxy` target).
+    image: str = mesh.PROXY_IMAGE
     version: str = mesh.PROXY_VERSION
     image_pull_policy: str = "IfNotPresent"
     control_plane_namespace: str = mesh.DEFAULT_CONTROL_PLANE_NAMESPACE
