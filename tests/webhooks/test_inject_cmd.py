@@ -129,8 +129,8 @@ def test_manual_injection_writes_the_proxy_with_the_given_settings(
     template = yaml.safe_load(out)["spec"]["template"]
     assert template["metadata"]["annotations"][mesh.PROXY_VERSION_ANNOTATION] == "9.9.9"
     proxy = next(c for c in template["spec"]["initContainers"] if c["name"] == "weft-proxy")
-    # The image `weft install` runs (and the Dockerfile builds), not one nobody publishes.
-    assert proxy["image"] == f"{mesh.CONTROL_PLANE_IMAGE}:9.9.9"
+    # The proxy image `weft install` injects (the Dockerfile's `proxy` target).
+    assert proxy["image"] == f"{mesh.PROXY_IMAGE}:9.9.9"
     env = {e["name"]: e.get("value") for e in proxy["env"]}
     assert env[mesh.ProxyEnv.TRUST_ANCHORS] == anchors_file.read_text()
 
@@ -208,7 +208,7 @@ def test_the_installed_webhook_arguments_give_the_settings_install_chose(
     )  # fmt: skip
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     settings = settings_from_args(container["args"], "other")
-    assert settings.image == mesh.CONTROL_PLANE_IMAGE == InjectorSettings().image
+    assert settings.image == mesh.PROXY_IMAGE == InjectorSettings().image
     assert settings.control_plane_namespace == "mesh"
 
 
