@@ -43,13 +43,14 @@ def test_the_proxy_is_a_native_sidecar_started_after_proxy_init() -> None:
     assert [c["name"] for c in spec["containers"]] == ["app"]
 
 
-def test_proxy_init_redirects_to_the_proxy_ports_and_spares_its_uid_and_admin_port() -> None:
+def test_proxy_init_redirects_to_the_proxy_ports_and_spares_its_uid_admin_and_tap_ports() -> None:
     init = injected(pod())["spec"]["initContainers"][0]
     assert init["command"] == ["python", "-m", "weft_proxy.init"]
     assert f"--inbound-port={mesh.PROXY_INBOUND_PORT}" in init["args"]
     assert f"--outbound-port={mesh.PROXY_OUTBOUND_PORT}" in init["args"]
     assert f"--proxy-uid={mesh.PROXY_UID}" in init["args"]
-    assert f"--skip-inbound-ports={mesh.PROXY_ADMIN_PORT}" in init["args"]
+    # The tap port's mTLS is the proxy's own: the inbound listener must not take it.
+    assert f"--skip-inbound-ports={mesh.PROXY_TAP_PORT},{mesh.PROXY_ADMIN_PORT}" in init["args"]
     assert init["securityContext"]["capabilities"]["add"] == ["NET_ADMIN", "NET_RAW"]
 
 

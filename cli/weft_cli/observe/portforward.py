@@ -105,7 +105,10 @@ async def forwarded(kube: Kube, namespace: str, pod: str, port: int) -> AsyncIte
                 if error:
                     forward.failure = f"the pod's port {port}: {error}"
         except aiohttp.WSServerHandshakeError as refused:
-            forward.failure = f"the API server answered {refused.status} {refused.message}"
+            forward.failure = (
+                f"the API server refused the port-forward to pod {namespace}/{pod} "
+                f"(HTTP {refused.status})"
+            )
         except (aiohttp.ClientError, OSError) as error:
             forward.failure = f"cannot reach the Kubernetes API at {kube.server}: {error}"
         finally:
