@@ -27,6 +27,8 @@ INJECT_SKIPPED_ANNOTATION = "weft.dev/inject-skipped"
 SKIP_INBOUND_PORTS_ANNOTATION = "config.weft.dev/skip-inbound-ports"
 SKIP_OUTBOUND_PORTS_ANNOTATION = "config.weft.dev/skip-outbound-ports"
 OPAQUE_PORTS_ANNOTATION = "config.weft.dev/opaque-ports"
+# Who may tap the proxy (its WEFT_PROXY_TAP_CLIENTS; "" leaves the tap port open).
+TAP_CLIENTS_ANNOTATION = "config.weft.dev/tap-clients"
 # Read by injection: the proxy's HTTP/2 flood limits (weft_api.http2_limits), e.g.
 # "resets=400:200,pings=20:5"; kinds not named keep their defaults.
 HTTP2_LIMITS_ANNOTATION = "config.weft.dev/proxy-http2-limits"
@@ -69,6 +71,7 @@ PROXY_VERSION = __version__
 DEFAULT_CONTROL_PLANE_NAMESPACE = "weft"
 # The ServiceAccount whose identity may use the proxies' tap port (`weft tap`, `top`).
 TAP_CLIENT_SERVICE_ACCOUNT = "weft-cli"
+TAP_ROLE = "weft-tap"  # grants creating that ServiceAccount's tokens: bound, it lets tap
 CONFIG_SERVICE = "weft-config"
 IDENTITY_SERVICE = "weft-identity"
 

@@ -90,6 +90,11 @@ class Kube:
     def server(self) -> str:
         return str(self._api.configuration.host)
 
+    @property
+    def configuration(self) -> client.Configuration:
+        """Host and credentials, for clients of other protocols (port-forward)."""
+        return self._api.configuration
+
     @classmethod
     async def connect(cls, options: KubeOptions) -> Kube:
         configuration = client.Configuration()

@@ -110,5 +110,6 @@ def add_watch_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_tap_filter_options(parser)
     parser.add_argument("--duration", help="stop after this long, e.g. 30s")
+    add_weft_namespace_option(parser)  # where the CLI's tap certificate comes from
     add_scope_options(parser)
     add_source_options(parser, window=False)

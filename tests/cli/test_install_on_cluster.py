@@ -11,6 +11,8 @@ server (the `kubernetes` Service) and their ServiceAccount's files (api_access.p
 Then the bookshop sample, applied as its README says, runs meshed on that install: every
 pod Ready 2/2, its calls mTLS with the callers' identities, and `kubectl logs`, `exec`
 and `port-forward` reach a meshed pod. That is the README's path, checked end to end.
+`weft tap` reaches its proxies over mTLS with the CLI's certificate, which RBAC grants,
+and nothing else may tap them.
 """
 
 from __future__ import annotations
@@ -24,11 +26,17 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import grpc
 import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from weft_runner import Ran, weft
 
 from weft_api import mesh
-from weft_api.identity import identity_name
+from weft_api.csr import certificate_request, new_key
+from weft_api.identity import identity_name, spiffe_id
+from weft_api.proto import identity_pb2, identity_pb2_grpc, tap_pb2, tap_pb2_grpc
 from weft_cli import local_install, sample_app
 from weft_localcluster.cluster import ClusterInfo, LocalCluster
 
@@ -284,6 +292,139 @@ def test_the_bookshop_sample_is_meshed_with_mtls_and_kubectl_reaches_its_pods(
         f"'http://127.0.0.1:{mesh.PROXY_ADMIN_PORT}/ready', timeout=10).status)",
     )  # fmt: skip
     assert admin.strip() == "200"  # exec runs in the pod's namespace, beside its proxy
+
+
+def tap(cluster: ClusterInfo, kubeconfig: Path | None = None) -> Ran:
+    return weft(
+        "tap", "deploy/books-v1", "-n", SHOP, "--limit", "3", "-o", "json",
+        kubeconfig=str(kubeconfig or cluster.kubeconfig),
+    )  # fmt: skip
+
+
+def tapped_events(ran: Ran) -> list[dict[str, object]]:
+    assert ran.code == 0, ran.stderr
+    return [json.loads(line) for line in ran.stdout.splitlines() if line.strip()]
+
+
+def books_pod(cluster: ClusterInfo) -> dict[str, str]:
+    pod = json.loads(
+        local_install.kubectl(cluster, "get", "pods", "-n", SHOP, "-l", "app=books", "-o", "json")
+    )["items"][0]
+    return {"name": pod["metadata"]["name"], "ip": pod["status"]["podIP"]}
+
+
+def trust_anchors(cluster: ClusterInfo) -> bytes:
+    return local_install.kubectl(
+        cluster, "get", "configmap", "weft-identity-trust-roots", "-n", "weft",
+        "-o", "jsonpath={.data.ca-bundle\\.crt}",
+    ).encode()  # fmt: skip
+
+
+def leaf_of(cluster: ClusterInfo, account: str, namespace: str) -> tuple[bytes, bytes]:
+    """(key, chain) PEM of a leaf the identity service issues for `account`, asked for
+    as a proxy does (a token of audience identity.weft.dev), through kubectl port-forward."""
+    token = local_install.kubectl(
+        cluster, "create", "token", account, "-n", namespace,
+        f"--audience={mesh.IDENTITY_TOKEN_AUDIENCE}", "--duration=10m",
+    ).strip()  # fmt: skip
+    forward = subprocess.Popen(
+        [str(Path(cluster.bin_dir) / "kubectl"), f"--kubeconfig={cluster.kubeconfig}",
+         "port-forward", "-n", "weft", "deploy/weft-operator", f":{mesh.IDENTITY_PORT}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        port = forwarded_port(forward, 30)
+        key = new_key()
+        identity = identity_name(account, namespace)
+        request = identity_pb2.CertifyRequest(
+            identity=identity,
+            token=token,
+            certificate_signing_request=certificate_request(
+                key, identity, spiffe_id(account, namespace)
+            ),
+        )
+        credentials = grpc.ssl_channel_credentials(root_certificates=trust_anchors(cluster))
+        server = [("grpc.ssl_target_name_override", identity_name("weft-operator", "weft"))]
+        with grpc.secure_channel(f"127.0.0.1:{port}", credentials, server) as channel:
+            response = identity_pb2_grpc.IdentityStub(channel).Certify(request, timeout=30)
+    finally:
+        forward.terminate()
+        forward.communicate(timeout=10)
+    pem = serialization.Encoding.PEM
+    chain = [response.leaf_certificate, *response.intermediate_certificates]
+    return (
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+        b"".join(x509.load_der_x509_certificate(der).public_bytes(pem) for der in chain),
+    )
+
+
+def observe_status(channel: grpc.Channel) -> tuple[grpc.StatusCode, str]:
+    """What a real gRPC tap client gets from Tap.Observe: refused, or an event."""
+    stream = tap_pb2_grpc.TapStub(channel).Observe(tap_pb2.ObserveRequest(limit=1), timeout=30)
+    try:
+        next(iter(stream))
+    except grpc.RpcError as error:
+        return error.code(), error.details() or ""
+    return grpc.StatusCode.OK, ""
+
+
+def test_tap_over_mtls_admits_only_the_clis_identity(fresh: ClusterInfo) -> None:
+    """Injection closes each proxy's tap port to all but `weft tap`'s certificate
+    (the ServiceAccount weft/weft-cli's, obtained with the user's kube credentials):
+    `weft tap` shows the requests; a client without a certificate, or with another
+    identity's leaf, is refused."""
+    events = tapped_events(tap(fresh))
+    assert len(events) == 3, events
+    assert any(event["source_identity"] == identity_name("web", SHOP) for event in events), events
+    assert all(event["tls"] is True for event in events), events
+
+    books = books_pod(fresh)
+    address = f"{books['ip']}:{mesh.PROXY_TAP_PORT}"
+    with grpc.insecure_channel(address) as plain:
+        assert observe_status(plain)[0] == grpc.StatusCode.UNAVAILABLE  # no TLS
+    anchors = trust_anchors(fresh)
+    proxy = [("grpc.ssl_target_name_override", identity_name("books", SHOP))]
+    anonymous = grpc.ssl_channel_credentials(root_certificates=anchors)
+    with grpc.secure_channel(address, anonymous, proxy) as channel:
+        assert observe_status(channel)[0] == grpc.StatusCode.UNAVAILABLE  # no certificate
+    key, chain = leaf_of(fresh, "web", SHOP)
+    as_web = grpc.ssl_channel_credentials(anchors, private_key=key, certificate_chain=chain)
+    with grpc.secure_channel(address, as_web, proxy) as channel:
+        code, details = observe_status(channel)
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+    assert identity_name("web", SHOP) in details, details
+    assert "may not tap this proxy" in details, details
+
+
+def test_tap_needs_the_rbac_that_grants_the_clis_token(fresh: ClusterInfo, tmp_path: Path) -> None:
+    """A user who may read the namespace's pods but not create weft-cli's token gets a
+    clear error naming the Role to ask for; once bound to it, they may tap."""
+    local_install.kubectl(fresh, "create", "serviceaccount", "viewer", "-n", SHOP)
+    local_install.kubectl(
+        fresh, "create", "rolebinding", "viewer-view", "-n", SHOP,
+        "--clusterrole=view", f"--serviceaccount={SHOP}:viewer",
+    )  # fmt: skip
+    token = local_install.kubectl(fresh, "create", "token", "viewer", "-n", SHOP).strip()
+    config = yaml.safe_load(Path(fresh.kubeconfig).read_text())
+    for user in config["users"]:
+        user["user"] = {"token": token}
+    viewer = tmp_path / "viewer.kubeconfig"
+    viewer.write_text(yaml.safe_dump(config))
+
+    refused = tap(fresh, viewer).one_line_error
+    assert refused.startswith(
+        "error: you may not tap: the API server refused a token of the ServiceAccount "
+        "weft/weft-cli ("
+    ), refused
+    assert refused.endswith(
+        "ask for the Role weft-tap: kubectl -n weft create rolebinding NAME --role=weft-tap "
+        "--user=YOU"
+    ), refused
+    local_install.kubectl(
+        fresh, "create", "rolebinding", "viewer-tap", "-n", "weft",
+        "--role=weft-tap", f"--serviceaccount={SHOP}:viewer",
+    )  # fmt: skip
+    assert len(tapped_events(tap(fresh, viewer))) == 3
 
 
 def test_an_operator_scaled_to_zero(fresh: ClusterInfo) -> None:

@@ -9,6 +9,7 @@ filters and output.)
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import socket
 import time
@@ -18,11 +19,29 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives import serialization
 from grpclib.server import Server
 from weft_runner import Ran, weft_async
 
+from weft_api import mesh
+from weft_api.csr import certificate_request, new_key
+from weft_api.identity import identity_name, spiffe_id
+from weft_api.proto.tap_pb2 import ObserveRequest
+from weft_cli.observe import tap_stream
+from weft_cli.observe.pods import PodInfo
+from weft_cli.observe.sources import ProxyUnreachable
+from weft_cli.observe.tap_events import Observed
+from weft_cli.observe.tap_identity import TapCredentials
+from weft_operator.identity.ca import KeyPair, issue_leaf, new_issuer, new_trust_anchor
+from weft_proxy.identity.credentials import Credentials
 from weft_proxy.tap.hub import TapEvent, TapHub
-from weft_proxy.tap.service import TapService, start_tap_server
+from weft_proxy.tap.service import TapService, start_tap_server, tap_server_context
+
+DOMAIN = "cluster.local"
+
+
+def now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
 
 
 @dataclass
@@ -202,3 +221,67 @@ async def test_tap_refuses_contradicting_and_unknown_targets(
     assert "is not deploy/NAME, rollout/NAME, rs/NAME, pod/NAME or ns/NAME" in ran.one_line_error
     ran = await weft_async("tap", "deploy/nothing", "--proxies-file", str(file), "-n", "shop")
     assert "no running meshed pods in deploy/nothing" in ran.one_line_error
+
+
+def mesh_leaf(
+    issuer: KeyPair, roots: bytes, account: str, namespace: str
+) -> tuple[Credentials, TapCredentials]:
+    """A leaf the mesh issuer signs for `account`, as the proxy and as the CLI hold it."""
+    key = new_key()
+    identity, spiffe = identity_name(account, namespace), spiffe_id(account, namespace)
+    leaf = issue_leaf(issuer, certificate_request(key, identity, spiffe), identity, spiffe, now())
+    proxy = Credentials(identity, key, leaf, (issuer.cert,), roots)
+    cli = TapCredentials(identity, proxy.key_pem(), proxy.certificates_pem(), roots, DOMAIN)
+    return proxy, cli
+
+
+async def first_event(events: AsyncIterator[Observed], hub: TapHub) -> Observed:
+    """The first event the CLI's stream yields, publishing requests while it watches."""
+    first = asyncio.ensure_future(anext(events))
+    while not first.done():
+        if hub.watched:
+            hub.publish(request("/books/1"))
+        await asyncio.sleep(0.05)
+    return first.result()
+
+
+async def test_an_mtls_tap_port_is_tapped_with_the_clis_leaf_and_must_prove_the_pods_identity() -> (
+    None
+):
+    """A proxy whose tap port is mTLS (a real TapService on the proxy's leaf, admitting
+    only the CLI's identity) streams to the CLI's leaf; a pod whose proxy cannot prove its
+    ServiceAccount's identity is not tapped."""
+    anchor = new_trust_anchor(DOMAIN, now())
+    issuer = new_issuer(anchor, DOMAIN, now())
+    roots = anchor.cert.public_bytes(serialization.Encoding.PEM)
+    books, _ = mesh_leaf(issuer, roots, "books", "shop")
+    _, cli = mesh_leaf(issuer, roots, mesh.TAP_CLIENT_SERVICE_ACCOUNT, "weft")
+    hub = TapHub()
+    service = TapService(hub, frozenset({cli.identity}))
+    server, port = await start_tap_server(
+        service, "127.0.0.1", 0, tap_server_context(lambda: books)
+    )
+    certified: list[str] = []
+
+    async def certify() -> TapCredentials:
+        certified.append(cli.identity)
+        return cli
+
+    def pod(account: str) -> PodInfo:
+        return PodInfo(
+            "shop", "books-0", service_account=account, proxy_version="0.1.0",
+            phase="Running", tap_address=f"127.0.0.1:{port}", tap_tls=True,
+        )  # fmt: skip
+
+    try:
+        events = tap_stream.observe([pod("books")], ObserveRequest(limit=1), pytest.fail, certify)
+        assert (await first_event(events, hub)).path == "/books/1"
+        await events.aclose()
+        assert certified == [cli.identity]
+
+        impostor = tap_stream.observe([pod("web")], ObserveRequest(limit=1), pytest.fail, certify)
+        with pytest.raises(ProxyUnreachable, match="cannot tap the proxy of pod shop/books-0"):
+            await first_event(impostor, hub)
+    finally:
+        server.close()
+        await server.wait_closed()

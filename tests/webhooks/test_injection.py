@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from weft_api import mesh
 from weft_api.http2_limits import DEFAULT_LIMITS, Flood, Rate
-from weft_api.identity import DEFAULT_TRUST_DOMAIN
+from weft_api.identity import DEFAULT_TRUST_DOMAIN, identity_name
 from weft_operator.identity.server import serving_identity
 from weft_proxy.main import Settings as ProxySettings
 from weft_webhooks.injection import InjectorSettings, Outcome, apply_patch, inject
@@ -42,13 +43,14 @@ def test_the_proxy_is_a_native_sidecar_started_after_proxy_init() -> None:
     assert [c["name"] for c in spec["containers"]] == ["app"]
 
 
-def test_proxy_init_redirects_to_the_proxy_ports_and_spares_its_uid_and_admin_port() -> None:
+def test_proxy_init_redirects_to_the_proxy_ports_and_spares_its_uid_admin_and_tap_ports() -> None:
     init = injected(pod())["spec"]["initContainers"][0]
     assert init["command"] == ["python", "-m", "weft_proxy.init"]
     assert f"--inbound-port={mesh.PROXY_INBOUND_PORT}" in init["args"]
     assert f"--outbound-port={mesh.PROXY_OUTBOUND_PORT}" in init["args"]
     assert f"--proxy-uid={mesh.PROXY_UID}" in init["args"]
-    assert f"--skip-inbound-ports={mesh.PROXY_ADMIN_PORT}" in init["args"]
+    # The tap port's mTLS is the proxy's own: the inbound listener must not take it.
+    assert f"--skip-inbound-ports={mesh.PROXY_TAP_PORT},{mesh.PROXY_ADMIN_PORT}" in init["args"]
     assert init["securityContext"]["capabilities"]["add"] == ["NET_ADMIN", "NET_RAW"]
 
 
@@ -215,3 +217,29 @@ def test_the_http2_limits_annotation_reaches_the_proxy_and_a_bad_one_is_reported
     outcome = inject(typo, INJECTED_NAMESPACE, SETTINGS)
     assert any(mesh.HTTP2_LIMITS_ANNOTATION in warning for warning in outcome.warnings)
     assert outcome.outcome is Outcome.INJECTED  # a typo never stops a rollout
+
+
+def tapper_env(annotations: dict[str, str], settings: InjectorSettings) -> dict[str, str]:
+    annotated = pod()
+    annotated["metadata"]["annotations"].update(annotations)
+    result = copy.deepcopy(annotated)
+    apply_patch(result, inject(annotated, INJECTED_NAMESPACE, settings).patch)
+    (proxy,) = [c for c in result["spec"]["initContainers"] if c["name"] == mesh.PROXY_CONTAINER]
+    return {e["name"]: e["value"] for e in proxy["env"] if "value" in e}
+
+
+def test_the_tap_port_admits_the_clis_identity_unless_the_install_or_the_pod_says_otherwise() -> (
+    None
+):
+    cli = identity_name(mesh.TAP_CLIENT_SERVICE_ACCOUNT, mesh.DEFAULT_CONTROL_PLANE_NAMESPACE)
+    env = tapper_env({}, IN_A_CLUSTER)
+    assert env[mesh.ProxyEnv.TAP_CLIENTS] == "cli"
+    assert ProxySettings.from_env(env).tap_clients == {cli}  # what the proxy admits
+    other = "debugger.ops.serviceaccount.identity.cluster.local"
+    overridden = tapper_env({mesh.TAP_CLIENTS_ANNOTATION: f"cli,{other}"}, IN_A_CLUSTER)
+    assert ProxySettings.from_env(overridden).tap_clients == {cli, other}
+    # Open to the pod network: by the install's value, or by the pod's own annotation.
+    assert mesh.ProxyEnv.TAP_CLIENTS not in tapper_env({}, replace(IN_A_CLUSTER, tap_clients=""))
+    assert mesh.ProxyEnv.TAP_CLIENTS not in tapper_env(
+        {mesh.TAP_CLIENTS_ANNOTATION: ""}, IN_A_CLUSTER
+    )

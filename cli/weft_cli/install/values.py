@@ -40,7 +40,13 @@ def defaults() -> Values:
         },
         "webhooks": {"cpuRequest": "50m", "memoryRequest": "64Mi", "memoryLimit": "256Mi"},
         # The injected proxy: the slim image (Dockerfile target `proxy`), its dependencies only.
-        "proxy": {"image": mesh.PROXY_IMAGE, "version": mesh.PROXY_VERSION},
+        "proxy": {
+            "image": mesh.PROXY_IMAGE,
+            "version": mesh.PROXY_VERSION,
+            # Who may tap the proxies: "cli", `weft tap` with the ServiceAccount weft-cli's
+            # certificate; "" opens tap ports to anyone on the pod network.
+            "tapClients": "cli",
+        },
         "ha": False,
     }
 

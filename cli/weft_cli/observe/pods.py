@@ -30,6 +30,8 @@ class PodInfo:
     admin_address: str = ""
     tap_address: str = ""
     replica_set: str = ""  # the ReplicaSet that owns the pod (of a Deployment, a Rollout)
+    # The proxy's tap port is mTLS, admitting the identities it names (docs/mtls.md).
+    tap_tls: bool = False
 
     @property
     def meshed(self) -> bool:
@@ -79,6 +81,15 @@ def _proxy_ready(status: Mapping[str, Any]) -> bool:
     return any(s.get("name") == mesh.PROXY_CONTAINER and s.get("ready") for s in statuses)
 
 
+def _tap_tls(spec: Mapping[str, Any]) -> bool:
+    """As the proxy decides: tap clients named, and trust anchors to verify them."""
+    for container in (*(spec.get("initContainers") or []), *(spec.get("containers") or [])):
+        if container.get("name") == mesh.PROXY_CONTAINER:
+            env = {var.get("name"): var.get("value") for var in container.get("env") or []}
+            return bool(env.get(mesh.ProxyEnv.TAP_CLIENTS) and env.get(mesh.ProxyEnv.TRUST_ANCHORS))
+    return False
+
+
 def from_api(pod: Mapping[str, Any]) -> PodInfo:
     metadata, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
     kind, workload, replica_set = _owning_workload(metadata)
@@ -93,4 +104,5 @@ def from_api(pod: Mapping[str, Any]) -> PodInfo:
         ip=status.get("podIP") or "",
         phase=status.get("phase") or "",
         proxy_ready=_proxy_ready(status),
+        tap_tls=_tap_tls(spec),
     )

@@ -3,13 +3,15 @@
 The API server's pod proxy forwards HTTP/1 only, so tap connects to each pod's IP:
 from inside the cluster's network (or the local cluster's host). From elsewhere,
 `kubectl port-forward pod/NAME 4190` and list the forwarded port in a proxies file.
+A tap port that is mTLS gets the CLI's certificate, and must prove the identity of
+the pod's ServiceAccount.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 
 import grpc
 
@@ -19,6 +21,7 @@ from weft_cli.errors import CliError
 from weft_cli.observe.pods import PodInfo
 from weft_cli.observe.sources import ProxyUnreachable
 from weft_cli.observe.tap_events import Observed, from_message
+from weft_cli.observe.tap_identity import TapCredentials
 
 CONNECT_TIMEOUT = 3.0
 _ENDED = object()
@@ -41,15 +44,27 @@ def _unreachable(pod: PodInfo, address: str, reason: str) -> ProxyUnreachable:
     )
 
 
+def _channel(pod: PodInfo, address: str, credentials: TapCredentials | None) -> grpc.aio.Channel:
+    if not pod.tap_tls:
+        return grpc.aio.insecure_channel(address)
+    assert credentials is not None  # `observe` certifies when any pod needs it
+    name = credentials.proxy_identity(pod.service_account, pod.namespace)
+    options = [("grpc.ssl_target_name_override", name)]
+    return grpc.aio.secure_channel(address, credentials.channel(), options)
+
+
 async def _stream(
-    pod: PodInfo, request: tap_pb2.ObserveRequest, queue: asyncio.Queue[object]
+    pod: PodInfo,
+    request: tap_pb2.ObserveRequest,
+    queue: asyncio.Queue[object],
+    credentials: TapCredentials | None,
 ) -> None:
     try:
         address = tap_address(pod)
     except ProxyUnreachable as error:
         await queue.put(error)
         return
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with _channel(pod, address, credentials) as channel:
         try:
             await asyncio.wait_for(channel.channel_ready(), CONNECT_TIMEOUT)
         except TimeoutError:
@@ -68,13 +83,16 @@ async def observe(
     pods: Sequence[PodInfo],
     request: tap_pb2.ObserveRequest,
     warn: Callable[[str], None],
+    certify: Callable[[], Awaitable[TapCredentials]],
 ) -> AsyncGenerator[Observed, None]:
     """Events from every pod's proxy as they come. A proxy that cannot be tapped is a
-    warning while others stream; an error when none can."""
+    warning while others stream; an error when none can. `certify` is called once if
+    any proxy's tap port is mTLS."""
     if not pods:
         raise CliError("no meshed pods to tap")
+    credentials = await certify() if any(pod.tap_tls for pod in pods) else None
     queue: asyncio.Queue[object] = asyncio.Queue()
-    tasks = [asyncio.create_task(_stream(pod, request, queue)) for pod in pods]
+    tasks = [asyncio.create_task(_stream(pod, request, queue, credentials)) for pod in pods]
     alive, failures = len(tasks), 0
     try:
         while alive:

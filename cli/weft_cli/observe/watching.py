@@ -7,9 +7,10 @@ import argparse
 from collections.abc import AsyncGenerator
 
 from weft_cli import output
-from weft_cli.observe import tap_request, tap_stream
+from weft_cli.observe import tap_identity, tap_request, tap_stream
 from weft_cli.observe.session import Session, namespace_of
 from weft_cli.observe.tap_events import Observed
+from weft_cli.observe.tap_identity import TapCredentials
 from weft_cli.options import DEFAULT_NAMESPACE
 
 
@@ -23,4 +24,11 @@ async def watch(
     chosen = tap_request.select(pods, target)
     request = tap_request.observe_request(args, namespace or DEFAULT_NAMESPACE, limit)
     names = {pod.ip: pod.ref for pod in pods if pod.ip}
-    return names, tap_stream.observe(chosen, request, output.warn)
+
+    async def certify() -> TapCredentials:
+        with output.progress("obtaining the CLI's tap certificate ..."):
+            return await tap_identity.certify(
+                await session.kube(), args.weft_namespace, args.trust_domain
+            )
+
+    return names, tap_stream.observe(chosen, request, output.warn, certify)

@@ -21,6 +21,12 @@ def add_injector_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--cluster-domain", default=_DEFAULTS.cluster_domain)
     group.add_argument("--trust-domain", default=_DEFAULTS.trust_domain)
+    group.add_argument(
+        "--proxy-tap-clients",
+        default=_DEFAULTS.tap_clients,
+        help="identities that may tap the proxies, comma-separated; cli: `weft tap`'s; "
+        "empty: anyone on the pod network",
+    )
 
 
 def injector_settings(args: argparse.Namespace) -> InjectorSettings:
@@ -30,4 +36,5 @@ def injector_settings(args: argparse.Namespace) -> InjectorSettings:
         control_plane_namespace=args.control_plane_namespace,
         cluster_domain=args.cluster_domain,
         trust_domain=args.trust_domain,
+        tap_clients=args.proxy_tap_clients,
     )

@@ -39,8 +39,13 @@ class Injected:
 # once per distinct (settings, options). Callers never mutate what this returns.
 @functools.lru_cache(maxsize=256)
 def render(settings: InjectorSettings, options: ProxyOptions) -> Injected:
-    # The admin port bypasses the proxy so that the kubelet's probes reach it directly.
-    skip_inbound = (PortRange(mesh.PROXY_ADMIN_PORT, mesh.PROXY_ADMIN_PORT),)
+    # The admin port bypasses the proxy so that the kubelet's probes reach it directly,
+    # and the tap port so that its own mTLS reaches it (the inbound proxy would
+    # terminate a handshake for the proxy's identity itself).
+    skip_inbound = (
+        PortRange(mesh.PROXY_TAP_PORT, mesh.PROXY_TAP_PORT),
+        PortRange(mesh.PROXY_ADMIN_PORT, mesh.PROXY_ADMIN_PORT),
+    )
     values = {
         "mesh": mesh,
         "env": ProxyEnv,

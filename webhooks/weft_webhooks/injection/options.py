@@ -26,6 +26,7 @@ class ProxyOptions:
     inbound_ports: tuple[int, ...] = ()  # what the pod's containers declare
     http2_limits: str = ""  # as the annotation gave it, once it parsed
     log_format: str = ""  # one of weft_api.logs.FORMATS; "": the proxy's default
+    tap_clients: str | None = None  # the annotation's; None: the install's
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,7 @@ def read_options(pod: Mapping[str, Any], namespace_annotations: Mapping[str, str
         inbound_ports=_declared_ports(pod.get("spec") or {}),
         http2_limits=_http2_limits(pod_annotations, namespace_annotations, warnings),
         log_format=_log_format(pod_annotations, namespace_annotations, warnings),
+        tap_clients=setting(mesh.TAP_CLIENTS_ANNOTATION, pod_annotations, namespace_annotations),
     )
     policy_key = mesh.DEFAULT_INBOUND_POLICY_ANNOTATION
     policy = setting(policy_key, pod_annotations, namespace_annotations)

@@ -48,6 +48,9 @@ class InjectorSettings:
     # The webhook sets this: without trust anchors a pod is left unmeshed (see
     # injector.py). Offline `weft inject` does not know the cluster's anchors.
     require_trust_anchors: bool = False
+    # Who may tap the proxies (WEFT_PROXY_TAP_CLIENTS; "cli": `weft tap`'s identity);
+    # "" leaves tap ports open to the pod network. A pod's annotation may override it.
+    tap_clients: str = "cli"
 
     @property
     def config_address(self) -> str:
