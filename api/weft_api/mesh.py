@@ -33,6 +33,18 @@ HTTP2_LIMITS_ANNOTATION = "config.weft.dev/proxy-http2-limits"
 # Read by the catalog (pod first, then namespace): one of DefaultPolicy's values.
 DEFAULT_INBOUND_POLICY_ANNOTATION = "config.weft.dev/default-inbound-policy"
 
+# Pod labels written by injection: the workload a meshed pod belongs to (Linkerd's
+# `linkerd.io/proxy-deployment`, ...). The shipped scrape config (weft_viz) relabels
+# them to `deployment`, `statefulset`, ... and `namespace` on the proxy's series, as
+# Flagger's queries expect.
+PROXY_DEPLOYMENT_LABEL = "weft.dev/proxy-deployment"
+PROXY_REPLICASET_LABEL = "weft.dev/proxy-replicaset"
+PROXY_STATEFULSET_LABEL = "weft.dev/proxy-statefulset"
+PROXY_DAEMONSET_LABEL = "weft.dev/proxy-daemonset"
+PROXY_JOB_LABEL = "weft.dev/proxy-job"
+PROXY_ROLLOUT_LABEL = "weft.dev/proxy-rollout"
+WORKLOAD_NAMESPACE_LABEL = "weft.dev/workload-ns"
+
 # A namespace label that keeps every admission webhook of Weft away from it.
 ADMISSION_WEBHOOKS_LABEL = "config.weft.dev/admission-webhooks"
 
