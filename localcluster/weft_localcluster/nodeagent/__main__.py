@@ -14,10 +14,11 @@ from pathlib import Path
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.api_client import ApiClient
 
+from weft_localcluster.build import prometheus_path
 from weft_localcluster.nodeagent import api_access, cleanup, network
 from weft_localcluster.nodeagent.agent import Agent, AgentSettings
 from weft_localcluster.nodeagent.commands import CommandError, tool
-from weft_localcluster.nodeagent.images import DEFAULT_SAMPLES_DIR, default_table
+from weft_localcluster.nodeagent.images import DEBIAN_PROMETHEUS, DEFAULT_SAMPLES_DIR, default_table
 from weft_localcluster.nodeagent.kubelet_api import KubeletSettings
 from weft_localcluster.nodeagent.locate import POD_LOGS
 
@@ -81,7 +82,12 @@ async def serve(args: argparse.Namespace) -> None:
         crash_backoff=args.crash_backoff,
         kubelet=kubelet_settings(args, net.gateway),
     )
-    images = default_table(Path(sys.executable).parent, args.samples_dir)
+    built = prometheus_path()  # cluster start built it (build.try_prometheus), if it could
+    images = default_table(
+        Path(sys.executable).parent,
+        args.samples_dir,
+        built if built.exists() else DEBIAN_PROMETHEUS,
+    )
     async with (
         await _api(args.kubeconfig) as node_api,
         await _api(args.proxy_kubeconfig) as proxy_api,
