@@ -74,15 +74,10 @@ def test_every_page_loads_without_console_errors(
     browser.get(viz.url)
     for page in PAGES:
         open_page(browser, viz, page)
-        if page == "tap":
-            wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "[data-testid=tap] tbody tr"))
-        else:
-            wait(
-                browser,
-                lambda b: b.find_elements(
-                    By.CSS_SELECTOR, "main[data-loaded=true] table, main[data-loaded=true] svg"
-                ),
-            )
+        # This page drawn (not the one before: only the URL's hash changed).
+        drawn = f"main[data-page={page}][data-loaded=true]"
+        shown = f"{drawn} tbody tr" if page == "tap" else f"{drawn} table, {drawn} svg"
+        wait(browser, lambda b, shown=shown: b.find_elements(By.CSS_SELECTOR, shown))
         assert not browser.find_elements(By.CSS_SELECTOR, "[data-testid=error]"), page
         browser.save_screenshot(str(artifacts / f"{page}.png"))
         assert console_errors(browser) == [], page

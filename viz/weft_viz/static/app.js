@@ -147,7 +147,9 @@ async function show() {
     link.href = `#/${link.dataset.page}/${encodeURIComponent(ns)}`;
     link.classList.toggle("active", link.dataset.page === page);
   }
-  if (page === "tap") { tapPage(ns, config); return; }
+  main.dataset.loaded = "";
+  main.dataset.page = page;
+  if (page === "tap") { tapPage(ns, config); main.dataset.loaded = "true"; return; }
   const render = pages[page] || pages.namespaces;
   const draw = async () => {
     try {
