@@ -17,7 +17,7 @@ from typing import Any
 from meshed_bookshop import NAMESPACE, Bookshop
 
 from weft_api import mesh
-from weft_localcluster.build import prometheus_path
+from weft_localcluster.build import ensure_built, prometheus_bundle
 from weft_viz.scrape import scrape_config
 
 DEADLINE_S = 120.0
@@ -60,9 +60,9 @@ async def test_the_shipped_scrape_config_labels_each_proxy_with_its_workload(
 ) -> None:
     pods = meshed_pods(bookshop)
     assert len(pods) >= 6, pods.keys()  # web, books-v1, books-v2, ratings, traffic, ...
-    # Built from Go modules with the cluster (Debian's lacks Kubernetes discovery).
-    assert prometheus_path().exists(), "the local cluster did not build Prometheus"
-    url = prometheus_with(from_the_host(bookshop), str(prometheus_path()))
+    # Built from Go modules, once, cached (Debian's lacks Kubernetes discovery).
+    binary = ensure_built(prometheus_bundle()) / "prometheus"
+    url = prometheus_with(from_the_host(bookshop), str(binary))
     wanted = {f"{ip}:{mesh.PROXY_ADMIN_PORT}" for ip in pods}
     targets: list[dict[str, Any]] = []
     loop = asyncio.get_running_loop()

@@ -78,7 +78,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def install_viz(info: ClusterInfo, console: Console) -> None:
-    """`weft viz install | kubectl apply -f -`: Prometheus and the dashboard."""
+    """`weft viz install | kubectl apply -f -`: Prometheus and the dashboard. Their
+    Prometheus is built from Go modules first (once, cached); without it, no dashboard."""
+    from weft_localcluster.build import try_prometheus
+
+    if try_prometheus(console) is None:
+        return
     from weft_viz.install import DASHBOARD, PROMETHEUS, VizOptions, render
     from weft_viz.install import NAMESPACE as VIZ
 

@@ -103,7 +103,9 @@ def prometheus_path() -> Path:
 
 def try_prometheus(console: Console | None = None) -> Path | None:
     """Prometheus with Kubernetes discovery (`weft viz install`'s, on the local cluster),
-    or None with a warning: the cluster works without it."""
+    or None with a warning. Not part of `ensure_binaries`: it takes long to build (over
+    30 minutes on a loaded 2-core machine), and only the dashboard needs it; whoever
+    installs viz on the local cluster builds it first (the demo, the tests)."""
     try:
         return ensure_built(prometheus_bundle(), console) / "prometheus"
     except (BuildError, OSError) as error:
@@ -281,7 +283,6 @@ class Binaries:
     kube_scheduler: Path
     kubectl: Path
     kubelet_streaming: Path | None = None  # optional: exec and port-forward need it
-    prometheus: Path | None = None  # optional: `weft viz install`'s Prometheus needs it
 
     @property
     def kubernetes_dir(self) -> Path:
@@ -300,5 +301,4 @@ def ensure_binaries(console: Console | None = None) -> Binaries:
         kube_scheduler=kube / "kube-scheduler",
         kubectl=kube / "kubectl",
         kubelet_streaming=try_streaming(console),
-        prometheus=try_prometheus(console),
     )

@@ -18,7 +18,7 @@ from weft_localcluster.build import prometheus_path
 from weft_localcluster.nodeagent import api_access, cleanup, network
 from weft_localcluster.nodeagent.agent import Agent, AgentSettings
 from weft_localcluster.nodeagent.commands import CommandError, tool
-from weft_localcluster.nodeagent.images import DEBIAN_PROMETHEUS, DEFAULT_SAMPLES_DIR, default_table
+from weft_localcluster.nodeagent.images import DEFAULT_SAMPLES_DIR, default_table
 from weft_localcluster.nodeagent.kubelet_api import KubeletSettings
 from weft_localcluster.nodeagent.locate import POD_LOGS
 
@@ -82,12 +82,9 @@ async def serve(args: argparse.Namespace) -> None:
         crash_backoff=args.crash_backoff,
         kubelet=kubelet_settings(args, net.gateway),
     )
-    built = prometheus_path()  # cluster start built it (build.try_prometheus), if it could
-    images = default_table(
-        Path(sys.executable).parent,
-        args.samples_dir,
-        built if built.exists() else DEBIAN_PROMETHEUS,
-    )
+    # Built on demand (build.try_prometheus): until it is, its container fails to start
+    # and is restarted with backoff, as an image still being pulled.
+    images = default_table(Path(sys.executable).parent, args.samples_dir, prometheus_path())
     async with (
         await _api(args.kubeconfig) as node_api,
         await _api(args.proxy_kubeconfig) as proxy_api,

@@ -41,8 +41,7 @@ SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # samples/ of the source tree this package is installed from (editable installs).
 DEFAULT_SAMPLES_DIR = Path(__file__).resolve().parents[3] / "samples"
 BOOKSHOP = "01-bookshop"
-# Debian's package: without Kubernetes discovery, so only a stand-in when the local
-# cluster could not build Prometheus (build.try_prometheus).
+# Debian's package, without Kubernetes discovery: the agent passes the one it builds.
 DEBIAN_PROMETHEUS = Path("/usr/bin/prometheus")
 NOBODY = 65534  # the upstream Prometheus image's USER
 SAMPLES_USER = 65532  # the samples' images run as an unprivileged user ("nonroot")
