@@ -46,7 +46,7 @@ async def test_workloads_show_the_figures_weft_stat_shows(
     names = ("web", "books-v1", "ratings")
     page = await poll(http, f"{viz.url}api/workloads", served(names), namespace=NAMESPACE)
     ran = weft(viz.shop, "stat", "deploy", "-n", NAMESPACE, "--prometheus", viz.prometheus,
-               "-o", "json")  # fmt: skip
+               "-o", "json", timeout=240)  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     stat = {row["name"]: row for row in json.loads(ran.stdout)}
     shown = {row["name"]: row for row in page["rows"] if row["kind"] == "deployment"}

@@ -90,7 +90,7 @@ def test_the_workloads_page_shows_what_weft_stat_shows(browser: WebDriver, viz: 
     wait(browser, lambda b: all(value(b, row.format(n, "success")) for n in names))
     shown = {n: {k: value(browser, row.format(n, k)) for k in ("success", "rps")} for n in names}
     ran = weft(viz.shop, "stat", "deploy", "-n", NAMESPACE, "--prometheus", viz.prometheus,
-               "-o", "json")  # fmt: skip
+               "-o", "json", timeout=240)  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     stat = {row["name"]: row for row in json.loads(ran.stdout)}
     for name in names:
