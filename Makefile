@@ -11,13 +11,16 @@ STAMP := $(VENV)/.installed
 venv: host-tools $(STAMP)
 
 # Debian packages the tests drive for real (we are root): iptables for proxy-init in the
-# network namespaces tests create; Prometheus to run Flagger's queries over proxy metrics.
+# network namespaces tests create; Prometheus to run Flagger's queries over proxy metrics
+# (and as `weft viz install`'s Prometheus on the local cluster); Chromium and its driver
+# for the dashboard's browser tests.
 APT_INSTALL := apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 host-tools:
 	command -v iptables-restore >/dev/null || ($(APT_INSTALL) iptables)
 	command -v ip >/dev/null || ($(APT_INSTALL) iproute2)
 	command -v setpriv >/dev/null || ($(APT_INSTALL) util-linux)
 	command -v prometheus >/dev/null || ($(APT_INSTALL) prometheus)
+	command -v chromedriver >/dev/null || ($(APT_INSTALL) chromium chromium-driver)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -28,6 +28,7 @@ from weft_localcluster import ports
 from weft_localcluster.cluster import ClusterInfo, LocalCluster
 
 StartPrometheus = Callable[[list[dict[str, Any]]], str]
+StartPrometheusWith = Callable[..., str]  # (configuration, binary=None) -> URL
 
 # Hypothesis fails an example that takes over 200 ms: a timed assertion, which a loaded
 # machine breaks (a property test failed so beside a second `make test`).
@@ -78,22 +79,20 @@ async def namespace(api: ApiClient, request: pytest.FixtureRequest) -> AsyncIter
 
 
 @pytest.fixture
-def prometheus(tmp_path: Path) -> Iterator[StartPrometheus]:
-    """Starts Prometheus scraping static targets every second (each `{"targets": [...],
-    "labels": {...}}`, as Kubernetes service discovery would label pods); its URL. It
-    stops with the test."""
-    binary = shutil.which("prometheus")
-    assert binary, "prometheus is missing: `make test` installs it with apt-get"
+def prometheus_with(tmp_path: Path) -> Iterator[StartPrometheusWith]:
+    """Starts Prometheus with a whole configuration (`global`, `scrape_configs`); its
+    URL. It stops with the test. Debian's by default; `binary` for another (Debian's
+    has no Kubernetes discovery: the local cluster builds one that has)."""
+    debian = shutil.which("prometheus")
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(static_configs: list[dict[str, Any]]) -> str:
+    def start(configuration: dict[str, Any], binary: str | None = None) -> str:
+        binary = binary or debian
+        assert binary, "prometheus is missing: `make test` installs it with apt-get"
         folder = tmp_path / f"prometheus-{len(started)}"
         folder.mkdir()
-        scrape = {"job_name": "weft-proxy", "static_configs": static_configs}
         config_file = folder / "prometheus.yml"
-        config_file.write_text(
-            json.dumps({"global": {"scrape_interval": "1s"}, "scrape_configs": [scrape]})
-        )
+        config_file.write_text(json.dumps(configuration))
         port = ports.pick_free()
         started.append(
             subprocess.Popen(
@@ -104,7 +103,7 @@ def prometheus(tmp_path: Path) -> Iterator[StartPrometheus]:
                     f"--web.listen-address={ports.HOST}:{port}",
                 ],
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stderr=(folder / "prometheus.log").open("wb"),
             )
         )
         return f"http://{ports.HOST}:{port}"
@@ -114,3 +113,16 @@ def prometheus(tmp_path: Path) -> Iterator[StartPrometheus]:
         process.terminate()
     for process in started:
         process.wait(timeout=15)
+
+
+@pytest.fixture
+def prometheus(prometheus_with: StartPrometheusWith) -> StartPrometheus:
+    """Starts Prometheus scraping static targets every second (each `{"targets": [...],
+    "labels": {...}}`, as Kubernetes service discovery would label pods); its URL. It
+    stops with the test."""
+
+    def start(static_configs: list[dict[str, Any]]) -> str:
+        scrape = {"job_name": "weft-proxy", "static_configs": static_configs}
+        return prometheus_with({"global": {"scrape_interval": "1s"}, "scrape_configs": [scrape]})
+
+    return start

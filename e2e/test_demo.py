@@ -34,6 +34,7 @@ def test_make_demo_once_promotes_a_healthy_canary_and_rolls_back_a_broken_one(
     assert "canary weight 100% - done" in output
     assert "rollback" in output
     assert "weft cluster down" in output  # it says how to tear down
+    assert "weft dashboard" in output  # and how to open the dashboard
     assert "Weft installed: the operator and the webhooks run as pods" in output
     assert down.returncode == 0, down.stderr
     assert not state.exists() or not any(state.iterdir())

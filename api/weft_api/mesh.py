@@ -45,6 +45,18 @@ ACCESS_MODEL_LINKERD = "linkerd"
 ACCESS_MODEL_SMI = "smi"
 ACCESS_MODELS = (ACCESS_MODEL_LINKERD, ACCESS_MODEL_SMI)
 
+# Pod labels written by injection: the workload a meshed pod belongs to (Linkerd's
+# `linkerd.io/proxy-deployment`, ...). The shipped scrape config (weft_viz) relabels
+# them to `deployment`, `statefulset`, ... and `namespace` on the proxy's series, as
+# Flagger's queries expect.
+PROXY_DEPLOYMENT_LABEL = "weft.dev/proxy-deployment"
+PROXY_REPLICASET_LABEL = "weft.dev/proxy-replicaset"
+PROXY_STATEFULSET_LABEL = "weft.dev/proxy-statefulset"
+PROXY_DAEMONSET_LABEL = "weft.dev/proxy-daemonset"
+PROXY_JOB_LABEL = "weft.dev/proxy-job"
+PROXY_ROLLOUT_LABEL = "weft.dev/proxy-rollout"
+WORKLOAD_NAMESPACE_LABEL = "weft.dev/workload-ns"
+
 # A namespace label that keeps every admission webhook of Weft away from it.
 ADMISSION_WEBHOOKS_LABEL = "config.weft.dev/admission-webhooks"
 

@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         with console.status(f"deploying the bookshop sample, meshed, in namespace {NAMESPACE} ..."):
             deployed = sample_app.deploy(info, NAMESPACE)
         console.print(f"bookshop running meshed: {', '.join(deployed)}")
+        install_viz(info, console)
         good, bad = asyncio.run(canaries(info, args, console))
     except (ClusterError, BuildError, local_install.InstallError, CliError) as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False)
@@ -61,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         f"\nThe canary of a healthy v2: {good.value}; of a broken v2: {bad.value}.\n"
         "Look around:\n"
         '  eval "$(weft cluster env)"       # kubectl and weft now talk to the local cluster\n'
+        "  weft dashboard                   # the dashboard in your browser (port-forwarded)\n"
         f"  weft stat deploy -n {NAMESPACE}    # golden metrics per workload\n"
         f"  weft stat ts -n {NAMESPACE}        # the canary view of the TrafficSplit\n"
         f"  weft tap deploy/web -n {NAMESPACE} # live requests\n"
@@ -73,6 +75,26 @@ def run(args: argparse.Namespace) -> int:
         highlight=False,
     )
     return 0 if (good, bad) == (Verdict.DONE, Verdict.ROLLBACK) else 1
+
+
+def install_viz(info: ClusterInfo, console: Console) -> None:
+    """`weft viz install | kubectl apply -f -`: Prometheus and the dashboard. Their
+    Prometheus is built from Go modules first (once, cached); without it, no dashboard."""
+    from weft_localcluster.build import try_prometheus
+
+    if try_prometheus(console) is None:
+        return
+    from weft_viz.install import DASHBOARD, PROMETHEUS, VizOptions, render
+    from weft_viz.install import NAMESPACE as VIZ
+
+    with console.status("installing the dashboard: weft viz install | kubectl apply -f - ..."):
+        local_install.kubectl(info, "apply", "-f", "-", stdin=render(VizOptions(tap=True)))
+        for name in (PROMETHEUS, DASHBOARD):
+            local_install.kubectl(
+                info, "-n", VIZ, "rollout", "status", f"deployment/{name}",
+                f"--timeout={local_install.ROLLOUT_TIMEOUT_S}s",
+            )  # fmt: skip
+    console.print(f"dashboard installed (kubectl -n {VIZ} get pods; tap on: local cluster)")
 
 
 def install(info: ClusterInfo, console: Console) -> None:

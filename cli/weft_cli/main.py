@@ -20,6 +20,7 @@ from weft_cli import (
     stat_cmd,
     tap_cmd,
     top_cmd,
+    viz_cmd,
 )
 from weft_cli.errors import CliError
 
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     edges_cmd.register(topics)
     top_cmd.register(topics)
     tap_cmd.register(topics)
+    viz_cmd.register(topics)
     return parser
 
 

@@ -79,6 +79,44 @@ def etcd_bundle(version: str = versions.ETCD_VERSION) -> Bundle:
     )
 
 
+def prometheus_bundle(version: str = versions.PROMETHEUS_VERSION) -> Bundle:
+    pkg = "github.com/prometheus/common/version"
+    release = "2." + version.removeprefix("v0.")  # module v0.53.2 is Prometheus 2.53.2
+    return Bundle(
+        name=f"prometheus-{version}",
+        module="github.com/prometheus/prometheus",
+        version=version,
+        # Its go.mod replaces klog with a go-kit logger; a requiring module must too.
+        replaces=(
+            ("k8s.io/klog", "github.com/simonpasquier/klog-gokit v0.3.0"),
+            ("k8s.io/klog/v2", "github.com/simonpasquier/klog-gokit/v3 v3.3.0"),
+        ),
+        commands=(("prometheus", "github.com/prometheus/prometheus/cmd/prometheus"),),
+        ldflags=f"-s -w -X {pkg}.Version={release} -X {pkg}.Branch=HEAD",
+    )
+
+
+def prometheus_path() -> Path:
+    """Where the built Prometheus is (or will be) cached."""
+    return bin_dir(prometheus_bundle()) / "prometheus"
+
+
+def try_prometheus(console: Console | None = None) -> Path | None:
+    """Prometheus with Kubernetes discovery (`weft viz install`'s, on the local cluster),
+    or None with a warning. Not part of `ensure_binaries`: it takes long to build (over
+    30 minutes on a loaded 2-core machine), and only the dashboard needs it; whoever
+    installs viz on the local cluster builds it first (the demo, the tests)."""
+    try:
+        return ensure_built(prometheus_bundle(), console) / "prometheus"
+    except (BuildError, OSError) as error:
+        (console or Console(stderr=True)).print(
+            f"[yellow]warning:[/] Prometheus was not built, so `weft viz install`'s Prometheus "
+            f"will not start on the local cluster: {error}",
+            highlight=False,
+        )
+        return None
+
+
 def wrapper_go_mod(bundle: Bundle) -> str:
     """The go.mod of the wrapper module that builds `bundle`."""
     go = ".".join(str(n) for n in versions.MIN_GO_VERSION)

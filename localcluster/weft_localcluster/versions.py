@@ -4,6 +4,10 @@ from __future__ import annotations
 
 KUBERNETES_VERSION = "v1.36.3"
 ETCD_VERSION = "v3.6.16"
+# Prometheus 2.53 (LTS) is Go module github.com/prometheus/prometheus v0.53.x. Debian's
+# package is built without Kubernetes service discovery, which the shipped scrape config
+# (weft_viz/scrape) and `weft viz install` need.
+PROMETHEUS_VERSION = "v0.53.2"
 
 # Kubernetes v1.36 declares `go 1.26.0` in its go.mod; older toolchains cannot build it.
 MIN_GO_VERSION = (1, 26)

@@ -276,6 +276,7 @@ SOURCES = (
     "webhooks",
     "cli",
     "localcluster",
+    "viz",
     "crds",
 )
 LITTER = shutil.ignore_patterns("__pycache__", ".mypy_cache", "*.egg-info")
@@ -301,3 +302,7 @@ def test_the_wheel_carries_the_templates_and_the_crds(tmp_path: Path) -> None:
     assert templates <= names
     assert crds <= names
     assert "weft_webhooks/injection/templates/proxy.yaml.j2" in names
+    viz = REPOSITORY / "viz/weft_viz"
+    shipped = {"scrape/prometheus.yml", "scrape/podmonitor.yaml", "static/app.js"}
+    shipped |= {f"grafana/{p.name}" for p in (viz / "grafana").glob("*.json")}
+    assert {f"weft_viz/{name}" for name in shipped} <= names

@@ -22,6 +22,18 @@ def test_kubernetes_binaries_report_their_real_version() -> None:
     assert "gitMinor=36" in ldflags
 
 
+def test_prometheus_wrapper_replaces_klog_as_prometheus_does_and_names_its_release() -> None:
+    """Prometheus' go.mod replaces klog; `go install ...@version` refuses such modules,
+    so a wrapper module repeats the replaces. Debian's Prometheus lacks Kubernetes
+    discovery, which the shipped scrape config needs."""
+    bundle = build.prometheus_bundle("v0.53.2")
+    go_mod = build.wrapper_go_mod(bundle)
+    assert "require github.com/prometheus/prometheus v0.53.2" in go_mod
+    assert "\tk8s.io/klog/v2 => github.com/simonpasquier/klog-gokit/v3 v3.3.0\n" in go_mod
+    assert "github.com/prometheus/common/version.Version=2.53.2" in bundle.ldflags
+    assert build.prometheus_path().parent.name == "prometheus-v0.53.2"
+
+
 def test_etcd_wrapper_requires_the_server_module_without_replaces() -> None:
     go_mod = build.wrapper_go_mod(build.etcd_bundle("v3.6.16"))
     assert "require go.etcd.io/etcd/server/v3 v3.6.16" in go_mod

@@ -8,9 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from weft_api import mesh
-
-_POD_TEMPLATE_HASH_LABEL = "pod-template-hash"
-_ROLLOUTS_POD_TEMPLATE_HASH_LABEL = "rollouts-pod-template-hash"  # Argo Rollouts'
+from weft_api.workload import owning_workload
 
 
 @dataclass(frozen=True)
@@ -50,28 +48,6 @@ class PodInfo:
         return labels
 
 
-def _owning_workload(metadata: Mapping[str, Any]) -> tuple[str, str, str]:
-    """(kind, name) of the workload that owns the pod, and its ReplicaSet if any."""
-    owners = metadata.get("ownerReferences") or []
-    owner = next((ref for ref in owners if ref.get("controller")), owners[0] if owners else None)
-    if owner is None:
-        return "", "", ""
-    kind, name = str(owner["kind"]).lower(), str(owner["name"])
-    if kind != "replicaset":
-        return kind, name, ""
-    # A Deployment names its ReplicaSets `<deployment>-<pod-template-hash>`, and an Argo
-    # Rollout `<rollout>-<rollouts-pod-template-hash>` (the label its pods carry).
-    labels = metadata.get("labels") or {}
-    for label, parent in (
-        (_ROLLOUTS_POD_TEMPLATE_HASH_LABEL, "rollout"),
-        (_POD_TEMPLATE_HASH_LABEL, "deployment"),
-    ):
-        template_hash = labels.get(label)
-        if template_hash and name.endswith(f"-{template_hash}"):
-            return parent, name.removesuffix(f"-{template_hash}"), name
-    return kind, name, name
-
-
 def _proxy_ready(status: Mapping[str, Any]) -> bool:
     # A native sidecar reports among the init containers; a classic one among the rest.
     statuses = [
@@ -92,13 +68,13 @@ def _tap_tls(spec: Mapping[str, Any]) -> bool:
 
 def from_api(pod: Mapping[str, Any]) -> PodInfo:
     metadata, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
-    kind, workload, replica_set = _owning_workload(metadata)
+    workload = owning_workload(metadata)
     return PodInfo(
         namespace=metadata["namespace"],
         name=metadata["name"],
-        workload_kind=kind,
-        workload=workload,
-        replica_set=replica_set,
+        workload_kind=workload.kind,
+        workload=workload.name,
+        replica_set=workload.replica_set,
         service_account=spec.get("serviceAccountName") or "default",
         proxy_version=(metadata.get("annotations") or {}).get(mesh.PROXY_VERSION_ANNOTATION),
         ip=status.get("podIP") or "",

@@ -13,18 +13,30 @@ import aiohttp
 from weft_cli.errors import CliError
 from weft_cli.observe.golden import LATENCY_BUCKETS, RESPONSES, TCP_OPEN
 from weft_cli.observe.pods import PodInfo
+from weft_cli.observe.routes import ACTUAL_FAMILY, ROUTE_FAMILY
 from weft_cli.observe.window import Series, Window
 
 QUERY_TIMEOUT = 15.0
 MIN_WINDOW_SECONDS = 15  # Prometheus needs two scrapes in a window (15s: Linkerd's minimum)
 
 
+# The counters a window reads (endpoint families, and ServiceProfile routes' for
+# `weft routes` and the dashboard's routes page); the gauge is read as it is.
+COUNTERS = (
+    RESPONSES,
+    LATENCY_BUCKETS,
+    ROUTE_FAMILY + RESPONSES,
+    ROUTE_FAMILY + LATENCY_BUCKETS,
+    ACTUAL_FAMILY + RESPONSES,
+)
+
+
 def queries(namespaces: Sequence[str], seconds: int) -> dict[str, str]:
-    """Metric name -> the PromQL query of its window."""
+    """Metric name -> the PromQL query of its window. `weft stat` and the dashboard
+    (weft_viz) both read Prometheus with these."""
     scope = f'{{namespace=~"{"|".join(sorted(namespaces))}"}}' if namespaces else ""
     return {
-        RESPONSES: f"increase({RESPONSES}{scope}[{seconds}s])",
-        LATENCY_BUCKETS: f"increase({LATENCY_BUCKETS}{scope}[{seconds}s])",
+        **{name: f"increase({name}{scope}[{seconds}s])" for name in COUNTERS},
         TCP_OPEN: f"{TCP_OPEN}{scope}",
     }
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.api_client import ApiClient
 
+from weft_localcluster.build import prometheus_path
 from weft_localcluster.nodeagent import api_access, cleanup, network
 from weft_localcluster.nodeagent.agent import Agent, AgentSettings
 from weft_localcluster.nodeagent.commands import CommandError, tool
@@ -81,7 +82,9 @@ async def serve(args: argparse.Namespace) -> None:
         crash_backoff=args.crash_backoff,
         kubelet=kubelet_settings(args, net.gateway),
     )
-    images = default_table(Path(sys.executable).parent, args.samples_dir)
+    # Built on demand (build.try_prometheus): until it is, its container fails to start
+    # and is restarted with backoff, as an image still being pulled.
+    images = default_table(Path(sys.executable).parent, args.samples_dir, prometheus_path())
     async with (
         await _api(args.kubeconfig) as node_api,
         await _api(args.proxy_kubeconfig) as proxy_api,

@@ -1,4 +1,5 @@
-"""`python -m weft_localcluster.nodeagent.grpc_health HOST PORT [SERVICE]`: a gRPC probe.
+"""`python -m weft_localcluster.nodeagent.grpc_health [--timeout S] HOST PORT [SERVICE]`:
+a gRPC probe (S: the probe's timeoutSeconds, the health call's deadline).
 
 Run inside the pod's namespace by the prober; exits 0 when grpc.health.v1 answers
 SERVING. The two messages are tiny, so they are encoded by hand (no generated stubs).
@@ -60,13 +61,16 @@ def _read_varint(data: bytes, i: int) -> tuple[int, int]:
 
 
 def main(argv: list[str]) -> int:
+    timeout = 5.0
+    if argv[:1] == ["--timeout"]:
+        timeout, argv = float(argv[1]), argv[2:]
     host, port, service = argv[0], argv[1], argv[2] if len(argv) > 2 else ""
     with grpc.insecure_channel(f"{host}:{port}") as channel:
         check: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
             "/grpc.health.v1.Health/Check"
         )
         try:
-            response = check(encode_request(service), timeout=5)
+            response = check(encode_request(service), timeout=timeout)
         except grpc.RpcError as error:
             print(f"health check failed: {error}", file=sys.stderr)
             return 1

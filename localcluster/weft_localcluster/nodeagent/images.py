@@ -20,6 +20,9 @@ the entrypoint (and drops cmd), `args` replaces cmd.
 | `weft.dev/samples/traffic`              | `python -m bookshop.traffic`            |
 | `python` (docker.io/library/python)     | this machine's Python (`python3`), for  |
 |                                         | tests and debugging pods                |
+| `prom/prometheus` (`weft viz install`)  | Prometheus built from Go modules (with  |
+|                                         | Kubernetes discovery, which Debian's    |
+|                                         | lacks), user nobody, as upstream's      |
 
 `python` is the agent's own interpreter (its virtualenv first on PATH), so every
 container has Weft's and the samples' dependencies. Sample entry points and users must
@@ -38,6 +41,9 @@ SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # samples/ of the source tree this package is installed from (editable installs).
 DEFAULT_SAMPLES_DIR = Path(__file__).resolve().parents[3] / "samples"
 BOOKSHOP = "01-bookshop"
+# Debian's package, without Kubernetes discovery: the agent passes the one it builds.
+DEBIAN_PROMETHEUS = Path("/usr/bin/prometheus")
+NOBODY = 65534  # the upstream Prometheus image's USER
 SAMPLES_USER = 65532  # the samples' images run as an unprivileged user ("nonroot")
 CONTROL_PLANE_USER = mesh.PROXY_UID  # the Dockerfile's `USER 2102:2102` (user weft)
 
@@ -92,7 +98,11 @@ def argv(image: Image, command: list[str] | None, args: list[str] | None) -> lis
     return [*image.entrypoint, *(args if args else image.cmd)]
 
 
-def default_table(python_bin_dir: Path, samples_dir: Path = DEFAULT_SAMPLES_DIR) -> ImageTable:
+def default_table(
+    python_bin_dir: Path,
+    samples_dir: Path = DEFAULT_SAMPLES_DIR,
+    prometheus: Path = DEBIAN_PROMETHEUS,
+) -> ImageTable:
     base = {"PATH": f"{python_bin_dir}:{SYSTEM_PATH}", "PYTHONUNBUFFERED": "1"}
     bookshop = {**base, "PYTHONPATH": str(samples_dir / BOOKSHOP)}
 
@@ -114,5 +124,15 @@ def default_table(python_bin_dir: Path, samples_dir: Path = DEFAULT_SAMPLES_DIR)
             "weft.dev/samples/ratings": sample("ratings"),
             "weft.dev/samples/traffic": sample("traffic"),
             "docker.io/library/python": Image(entrypoint=(), cmd=("python3",), env=base),
+            # The upstream image's ENTRYPOINT and CMD (its paths are volumes in a pod).
+            "docker.io/prom/prometheus": Image(
+                (str(prometheus),),
+                (
+                    "--config.file=/etc/prometheus/prometheus.yml",
+                    "--storage.tsdb.path=/prometheus",
+                ),
+                env={"PATH": SYSTEM_PATH},
+                user=NOBODY,
+            ),
         }
     )

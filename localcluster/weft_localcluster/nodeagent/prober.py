@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from weft_localcluster.nodeagent import netns_socket
-from weft_localcluster.nodeagent.probes import Action, Exec, HttpGet, TcpSocket
+from weft_localcluster.nodeagent.probes import Action, Exec, Grpc, HttpGet, TcpSocket
 
 log = logging.getLogger(__name__)
 USER_AGENT = "kube-probe/1.36"
@@ -33,17 +33,25 @@ class ProbeTarget:
     command_in_pod: Callable[[list[str]], list[str]]
 
 
+# A kubelet checks gRPC health in its own process; here a Python helper starts first,
+# which takes seconds on a loaded machine (`import grpc` took 2.2 s beside other test
+# runs). The probe's timeout is the health call's deadline inside the helper; starting
+# the helper gets this much more, so a healthy server is not failed for its prober's start.
+HELPER_START_ALLOWANCE_S = 10.0
+
+
 async def probe(action: Action, target: ProbeTarget, seconds: float) -> bool:
     """Run the probe; a failure to answer within `seconds` is a failed probe."""
+    allowance = HELPER_START_ALLOWANCE_S if isinstance(action, Grpc) else 0.0
     try:
-        async with asyncio.timeout(seconds):
-            return await _run(action, target)
+        async with asyncio.timeout(seconds + allowance):
+            return await _run(action, target, seconds)
     except (OSError, TimeoutError, ValueError) as error:
         log.debug("probe %s failed: %s", action, error)
         return False
 
 
-async def _run(action: Action, target: ProbeTarget) -> bool:
+async def _run(action: Action, target: ProbeTarget, seconds: float) -> bool:
     if isinstance(action, HttpGet):
         return await _http_get(action, target)
     if isinstance(action, TcpSocket):
@@ -54,7 +62,10 @@ async def _run(action: Action, target: ProbeTarget) -> bool:
         argv, env = target.command_in_container(list(action.command))
         return await _succeeds(argv, env)
     health = [sys.executable, "-m", "weft_localcluster.nodeagent.grpc_health"]
-    argv = target.command_in_pod([*health, target.pod_ip, str(action.port), action.service])
+    deadline = ["--timeout", f"{seconds:g}"]
+    argv = target.command_in_pod(
+        [*health, *deadline, target.pod_ip, str(action.port), action.service]
+    )
     return await _succeeds(argv, {})
 
 

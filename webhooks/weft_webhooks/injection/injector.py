@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from weft_api import mesh
+from weft_api.workload import owning_workload, workload_labels
 from weft_webhooks.injection.containers import render
 from weft_webhooks.injection.decision import (
     SKIP_REASONS,
@@ -19,6 +20,7 @@ from weft_webhooks.injection.options import read_options
 from weft_webhooks.injection.patch import (
     Operation,
     add_annotations,
+    add_labels,
     append_volumes,
     insert_init_containers,
 )
@@ -36,6 +38,13 @@ def inject(
     pod: Mapping[str, Any], namespace_annotations: Mapping[str, str], settings: InjectorSettings
 ) -> Injection:
     decision = _checked_for_trust_anchors(decide(pod, namespace_annotations), settings)
+    # A meshed pod names its workload in labels, for the scrape config. A pod injected
+    # offline (`weft inject`) gets them here, when it is created from its template.
+    # (The admission review puts the request's namespace in the pod's metadata.)
+    metadata = pod.get("metadata") or {}
+    labels = workload_labels(owning_workload(metadata), str(metadata.get("namespace") or ""))
+    if decision.outcome is Outcome.ALREADY_INJECTED:
+        return Injection(decision.outcome, tuple(add_labels(pod, labels)), decision.warnings)
     if decision.outcome in SKIP_REASONS:
         reason = {mesh.INJECT_SKIPPED_ANNOTATION: SKIP_REASONS[decision.outcome]}
         recorded = annotations_of(pod).items() >= reason.items()
@@ -51,6 +60,7 @@ def inject(
     }
     patch = (
         *add_annotations(pod, record),
+        *add_labels(pod, labels),
         *insert_init_containers(pod, injected.init_containers),
         *append_volumes(pod, injected.volumes),
     )

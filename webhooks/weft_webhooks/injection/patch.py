@@ -27,6 +27,20 @@ def add_annotations(pod: Mapping[str, Any], annotations: Mapping[str, str]) -> l
     return [_add(pointer("metadata", "annotations", k), v) for k, v in annotations.items()]
 
 
+def add_labels(pod: Mapping[str, Any], labels: Mapping[str, str]) -> list[Operation]:
+    """Only the labels the pod lacks or has with another value."""
+    metadata = pod.get("metadata") or {}
+    present = metadata.get("labels")
+    wanted = {k: v for k, v in labels.items() if (present or {}).get(k) != v}
+    if not wanted:
+        return []
+    if "metadata" not in pod:
+        return [_add(pointer("metadata"), {"labels": wanted})]
+    if present is None:
+        return [_add(pointer("metadata", "labels"), wanted)]
+    return [_add(pointer("metadata", "labels", k), v) for k, v in wanted.items()]
+
+
 def insert_init_containers(
     pod: Mapping[str, Any], containers: Iterable[Mapping[str, Any]]
 ) -> list[Operation]:
