@@ -14,6 +14,7 @@ from typing import Any
 
 from weft_cli import output
 from weft_cli.errors import CliError
+from weft_cli.options import add_weft_namespace_option
 
 DEFAULT_LOCAL_PORT = 50750  # Linkerd's `linkerd viz dashboard` port
 FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+)")
@@ -47,6 +48,7 @@ def register(topics: Any) -> None:
             help="a Prometheus of your own with the shipped scrape config; none is installed",
         )
         action.add_argument("--image", help="the dashboard's image (default: Weft's)")
+        add_weft_namespace_option(action)
         action.set_defaults(run=run_viz)
 
     dashboard = topics.add_parser(
@@ -70,7 +72,12 @@ def register(topics: Any) -> None:
 def run_viz(args: argparse.Namespace) -> int:
     from weft_viz.install import VizOptions, manifests, render
 
-    options = VizOptions(namespace=args.namespace, tap=args.tap, prometheus_url=args.prometheus_url)
+    options = VizOptions(
+        namespace=args.namespace,
+        tap=args.tap,
+        prometheus_url=args.prometheus_url,
+        control_plane_namespace=args.weft_namespace,
+    )
     if args.image:
         options = VizOptions(**{**options.__dict__, "image": args.image})
     if args.action == "install":

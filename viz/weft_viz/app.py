@@ -19,7 +19,8 @@ from aiohttp import web
 
 from weft_api.proto import tap_pb2
 from weft_cli.errors import CliError
-from weft_cli.observe import tap_request, tap_stream
+from weft_cli.observe import tap_identity, tap_request, tap_stream
+from weft_cli.observe.tap_identity import TapCredentials
 from weft_viz.reader import MeshReader
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
 @dataclass(frozen=True)
 class DashboardSettings:
     tap: bool = False  # serve tap to whoever reaches the port (the install decides)
+    weft_namespace: str = ""  # the control plane's, for the CLI's tap certificate
+    trust_domain: str = "cluster.local"
 
 
 READER = web.AppKey("reader", MeshReader)
@@ -149,8 +152,16 @@ async def _tap(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers=SSE_HEADERS)
         await response.prepare(request)
         warnings: list[str] = []
+        settings = request.app[SETTINGS]
+        reader = request.app[READER]
+
+        async def certify() -> TapCredentials:
+            return await tap_identity.certify(
+                reader.kube, settings.weft_namespace, settings.trust_domain
+            )
+
         with contextlib.suppress(ConnectionResetError, CliError):
-            async for event in tap_stream.observe(chosen, observe, warnings.append):
+            async for event in tap_stream.observe(chosen, observe, warnings.append, certify):
                 data = {
                     **event.as_dict(),
                     "source_name": names.get(event.source.rpartition(":")[0], ""),

@@ -56,6 +56,9 @@ class VizOptions:
     image: str = f"{mesh.CONTROL_PLANE_IMAGE}:{mesh.PROXY_VERSION}"
     prometheus_image: str = PROMETHEUS_IMAGE
     tap: bool = False  # serve live tap to whoever reaches the dashboard's port
+    # Where the mesh's control plane runs: with `tap`, the dashboard taps as `weft tap`
+    # does, with the certificate of weft-cli that its Role there (weft-tap) lets it get.
+    control_plane_namespace: str = mesh.DEFAULT_CONTROL_PLANE_NAMESPACE
     # Use a Prometheus of your own (with the shipped scrape config) instead of one here.
     prometheus_url: str = ""
 
@@ -190,7 +193,7 @@ def dashboard_objects(options: VizOptions) -> list[dict[str, Any]]:
         "weft_viz",
         f"--prometheus={prometheus_url(options)}",
         f"--listen=0.0.0.0:{DASHBOARD_PORT}",
-        *(["--tap"] if options.tap else []),
+        *([f"--tap={options.control_plane_namespace}"] if options.tap else []),
     ]
     container = {
         "name": "dashboard",
@@ -205,13 +208,31 @@ def dashboard_objects(options: VizOptions) -> list[dict[str, Any]]:
             "capabilities": {"drop": ["ALL"]},
         },
     }
+    tap = [_tap_binding(options)] if options.tap else []
     return [
         _account(DASHBOARD, options),
         *_cluster_role(role, rules),
         _binding(role, DASHBOARD, options),
+        *tap,
         _deployment(DASHBOARD, options, DASHBOARD, container),
         _service(DASHBOARD, DASHBOARD_PORT, options),
     ]
+
+
+def _tap_binding(options: VizOptions) -> dict[str, Any]:
+    """The install's Role weft-tap (tokens of weft-cli, the trust roots, the identity
+    service's pods), bound to the dashboard: injected proxies admit only weft-cli."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {
+            "name": f"{options.namespace}-{DASHBOARD}-tap",
+            "namespace": options.control_plane_namespace,
+            "labels": dict(PART_OF),
+        },
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": mesh.TAP_ROLE},
+        "subjects": [{"kind": "ServiceAccount", "name": DASHBOARD, "namespace": options.namespace}],
+    }
 
 
 def manifests(options: VizOptions) -> list[dict[str, Any]]:

@@ -40,8 +40,17 @@ def test_tap_is_off_unless_asked_for() -> None:
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         return list(container["args"])
 
-    assert "--tap" not in args(install.VizOptions())
-    assert "--tap" in args(install.VizOptions(tap=True))
+    assert not any(arg.startswith("--tap") for arg in args(install.VizOptions()))
+    assert "--tap=weft" in args(install.VizOptions(tap=True))
+    # Injected proxies admit only weft-cli's identity: the dashboard may get its
+    # certificate through the install's Role weft-tap, bound only when tap is on.
+    assert ("RoleBinding", f"{install.NAMESPACE}-{install.DASHBOARD}-tap") not in by_kind(
+        install.VizOptions()
+    )
+    tap_on = by_kind(install.VizOptions(tap=True))
+    binding = tap_on[("RoleBinding", f"{install.NAMESPACE}-{install.DASHBOARD}-tap")]
+    assert binding["metadata"]["namespace"] == "weft"
+    assert binding["roleRef"]["name"] == "weft-tap"
     parsed = build_parser().parse_args(["viz", "install"])
     assert parsed.tap is False
 
