@@ -4,6 +4,8 @@ from __future__ import annotations
 
 KUBERNETES_VERSION = "v1.36.3"
 ETCD_VERSION = "v3.6.16"
+# Tools built beside the cluster (go_tools.py).
+HELM_VERSION = "v4.3.2"
 
 # Kubernetes v1.36 declares `go 1.26.0` in its go.mod; older toolchains cannot build it.
 MIN_GO_VERSION = (1, 26)
