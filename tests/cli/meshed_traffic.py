@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from weft_api import mesh
-from weft_cli import local_install
+from weft_cli import local_install, sample_app
 from weft_localcluster.cluster import ClusterInfo
 
 PORT = 8080
-IDLE = "import signal; signal.pause()"
-SERVE = f"import http.server; http.server.test(http.server.SimpleHTTPRequestHandler, port={PORT})"
+IDLE = ["python3", "-c", "import signal; signal.pause()"]
+# IPv4 on purpose: http.server's default may pick IPv6, which pods' namespaces lack.
+SERVE = ["python3", "-m", "http.server", str(PORT), "--bind", "0.0.0.0"]
 
 
 def wait_until(what: str, seconds: float, probe: Callable[[], bool]) -> None:
@@ -35,15 +36,15 @@ def wait_until(what: str, seconds: float, probe: Callable[[], bool]) -> None:
         time.sleep(0.5)
 
 
-def _deployment(namespace: str, name: str, code: str) -> list[dict[str, Any]]:
+def _deployment(namespace: str, name: str, command: list[str]) -> list[dict[str, Any]]:
     labels = {"app": name}
     container: dict[str, Any] = {
         "name": name,
         "image": "python",
-        "command": ["python3", "-c", code],
+        "command": command,
         "workingDir": "/tmp",
     }
-    if code == SERVE:
+    if command == SERVE:
         container["ports"] = [{"name": "http", "containerPort": PORT}]
         container["readinessProbe"] = {"tcpSocket": {"port": PORT}, "periodSeconds": 2}
     account = {"apiVersion": "v1", "kind": "ServiceAccount",
@@ -67,7 +68,7 @@ def _deployment(namespace: str, name: str, code: str) -> list[dict[str, Any]]:
         "metadata": {"name": name, "namespace": namespace},
         "spec": {"selector": labels, "ports": [{"name": "http", "port": PORT}]},
     }
-    return [account, deployment] + ([service] if code == SERVE else [])
+    return [account, deployment] + ([service] if command == SERVE else [])
 
 
 def namespace_manifest(namespace: str) -> dict[str, Any]:
@@ -96,9 +97,10 @@ def start_pair(cluster: ClusterInfo, namespace: str) -> None:
 
 
 def rolled_out(cluster: ClusterInfo, namespace: str, name: str) -> None:
-    local_install.kubectl(
+    rolled = local_install.kubectl_result(
         cluster, "rollout", "status", f"deployment/{name}", "-n", namespace, "--timeout=240s"
     )
+    assert rolled.returncode == 0, sample_app.not_ready(cluster, namespace)
     pods = json.loads(
         local_install.kubectl(cluster, "get", "pods", "-n", namespace, "-l", f"app={name}",
                               "-o", "json")
