@@ -41,8 +41,7 @@ def _deployment(namespace: str, name: str, command: list[str]) -> list[dict[str,
     container: dict[str, Any] = {
         "name": name,
         "image": "python",
-        "command": command,
-        "workingDir": "/tmp",
+        "command": command,  # no workingDir: the node agent runs it in a folder of its own
     }
     if command == SERVE:
         container["ports"] = [{"name": "http", "containerPort": PORT}]
