@@ -46,6 +46,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterInfo]:
 
 
 @pytest.fixture(scope="session")
+def helm_binary() -> Path:
+    """helm, built from Go modules on first use (weft_localcluster.go_tools)."""
+    from weft_localcluster.go_tools import HELM, ensure_tool
+
+    return ensure_tool(HELM)
+
+
+@pytest.fixture(scope="session")
 def kubeconfig(cluster: ClusterInfo) -> Path:
     return cluster.kubeconfig
 

@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from weft_localcluster import go_tools
 from weft_localcluster.build import BuildError, ensure_binaries
 from weft_localcluster.cluster import DEFAULT_API_PORT, ClusterError, LocalCluster
 from weft_localcluster.paths import default_state_dir
@@ -23,7 +24,9 @@ def register(topics: Any) -> None:
         help="cluster state folder (default: $WEFT_CLUSTER_DIR or ~/.local/state/weft/cluster)",
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    actions.add_parser("build", help="build the binaries once (cached)").set_defaults(run=_build)
+    actions.add_parser(
+        "build", help="build the binaries and tools (helm) once (cached)"
+    ).set_defaults(run=_build)
     up = actions.add_parser("up", help="build (once) and start etcd and the control plane")
     up.add_argument(
         "--port", type=int, default=DEFAULT_API_PORT, help="API server port (0: any free)"
@@ -46,9 +49,12 @@ def _fail(message: str) -> int:
 def _build(args: argparse.Namespace) -> int:
     try:
         binaries = ensure_binaries()
+        helm = go_tools.ensure_tool(go_tools.HELM)  # the charts' tests install with it
     except BuildError as exc:
         return _fail(str(exc))
-    Console(stderr=True).print(f"binaries ready: {binaries.etcd.parent}, {binaries.kubernetes_dir}")
+    Console(stderr=True).print(
+        f"binaries ready: {binaries.etcd.parent}, {binaries.kubernetes_dir}, {helm}"
+    )
     return 0
 
 

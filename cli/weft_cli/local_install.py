@@ -326,6 +326,7 @@ def install_mesh_identity(
         trust_anchors_pem=made.trust_anchors_pem,
         issuer_crt_pem=made.issuer_crt_pem,
         issuer_key_pem=made.issuer_key_pem,
+        issuer_external=False,
     )
     by_kind = {doc["kind"]: doc for doc in yaml.safe_load_all(rendered) if doc}
     # The Secret first, as the operator does: whoever creates it publishes the roots.

@@ -24,6 +24,7 @@ from rich.console import Console
 from weft_api import pki
 from weft_localcluster import ports, processes, versions
 from weft_localcluster.build import Binaries, ensure_binaries
+from weft_localcluster.go_tools import HELM
 from weft_localcluster.kubeconfig import write_kubeconfig
 from weft_localcluster.nodeagent import cleanup as nodeagent_cleanup
 from weft_localcluster.nodeagent import locate
@@ -420,7 +421,9 @@ class LocalCluster:
         info = self.info()
         if info is None:
             raise ClusterError(f"no cluster in {self.state}: start one with `weft cluster up`.")
-        return f"export KUBECONFIG={info.kubeconfig}\nexport PATH={info.bin_dir}:$PATH\n"
+        # `helm` beside kubectl, once built (weft cluster build)
+        folders = [info.bin_dir] + ([str(HELM.folder)] if HELM.binary.exists() else [])
+        return f"export KUBECONFIG={info.kubeconfig}\nexport PATH={':'.join(folders)}:$PATH\n"
 
 
 def _insecure_tls() -> ssl.SSLContext:

@@ -9,6 +9,9 @@ ETCD_VERSION = "v3.6.16"
 # (weft_viz/scrape) and `weft viz install` need.
 PROMETHEUS_VERSION = "v0.53.2"
 
+# Tools built beside the cluster (go_tools.py).
+HELM_VERSION = "v4.3.2"
+
 # Kubernetes v1.36 declares `go 1.26.0` in its go.mod; older toolchains cannot build it.
 MIN_GO_VERSION = (1, 26)
 

@@ -20,12 +20,15 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
+from identity_files import identity_arguments, write_identity
 from weft_runner import weft
 
 from weft_api import mesh
 from weft_cli import certificates, manifests
-from weft_operator.identity.ca import new_issuer, new_trust_anchor
+from weft_cli.errors import CliError
+from weft_cli.install import render, running, values
 from weft_webhooks.endpoints import CONVERTED_CRDS
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -120,27 +123,6 @@ def test_the_generated_anchor_signs_the_generated_issuer() -> None:
     assert certificates.time_left(anchor, NOW) > datetime.timedelta(days=3000)
     assert certificates.time_left(issuer_cert, NOW) > datetime.timedelta(days=300)
     assert b"PRIVATE KEY" in issuer["tls.key"]
-
-
-def write_identity(folder: Path, anchor_domain: str = "cluster.local") -> dict[str, Path]:
-    anchor = new_trust_anchor("cluster.local", NOW)
-    issuer = new_issuer(anchor, "cluster.local", NOW)
-    if anchor_domain != "cluster.local":  # an anchor that did not sign this issuer
-        anchor = new_trust_anchor(anchor_domain, NOW)
-    files = {"anchors": anchor.cert_pem(), "crt": issuer.cert_pem(), "key": issuer.key_pem()}
-    paths = {}
-    for name, pem in files.items():
-        paths[name] = folder / f"{name}.pem"
-        paths[name].write_bytes(pem)
-    return paths
-
-
-def identity_arguments(paths: dict[str, Path]) -> list[str]:
-    return [
-        f"--set-file=identity.trustAnchorsPEM={paths['anchors']}",
-        f"--set-file=identity.issuer.crt={paths['crt']}",
-        f"--set-file=identity.issuer.key={paths['key']}",
-    ]
 
 
 def test_a_given_identity_is_installed_as_given(tmp_path: Path) -> None:
@@ -306,3 +288,68 @@ def test_the_wheel_carries_the_templates_and_the_crds(tmp_path: Path) -> None:
     shipped = {"scrape/prometheus.yml", "scrape/podmonitor.yaml", "static/app.js"}
     shipped |= {f"grafana/{p.name}" for p in (viz / "grafana").glob("*.json")}
     assert {f"weft_viz/{name}" for name in shipped} <= names
+
+
+def issuer_secret(
+    paths: dict[str, Path], annotations: dict[str, str] | None = None
+) -> dict[str, Any]:
+    files = {"tls.crt": paths["crt"], "tls.key": paths["key"], "ca.crt": paths["anchors"]}
+    return {
+        "metadata": {"name": "weft-identity-issuer", "namespace": "weft",
+                     "annotations": annotations or {}},
+        "data": {key: base64.b64encode(path.read_bytes()).decode() for key, path in files.items()},
+    }  # fmt: skip
+
+
+def test_upgrade_keeps_the_running_issuer_and_the_bundle_of_roots(tmp_path: Path) -> None:
+    paths = write_identity(tmp_path)
+    (tmp_path / "other").mkdir()
+    other = write_identity(tmp_path / "other")
+    bundle = paths["anchors"].read_text() + other["anchors"].read_text()  # mid-rotation
+    roots = {"data": {"ca-bundle.crt": bundle}}
+    kept = running.identity_of(issuer_secret(paths), roots, NOW)
+    assert (kept.trust_anchors_pem, kept.issuer_key_pem) == (bundle, paths["key"].read_text())
+    assert not kept.generated
+    assert not kept.external
+    alone = running.identity_of(issuer_secret(paths), None, NOW)  # no ConfigMap: ca.crt
+    assert alone.trust_anchors_pem == paths["anchors"].read_text()
+    rendered = render.install("weft", values.defaults(), kept)
+    assert identity_of(rendered)[0] == bundle
+
+
+def test_upgrade_leaves_a_cert_manager_issuer_to_cert_manager(tmp_path: Path) -> None:
+    paths = write_identity(tmp_path)
+    secret = issuer_secret(paths, {running.CERT_MANAGER_ANNOTATION: "weft-issuer"})
+    kept = running.identity_of(secret, None, NOW)
+    assert kept.external
+    rendered = render.install("weft", values.defaults(), kept)
+    assert by_kind(rendered, "Secret") == []
+    assert (
+        by_kind(rendered, "ConfigMap")[0]["data"]["ca-bundle.crt"] == paths["anchors"].read_text()
+    )
+
+
+def test_upgrade_refuses_a_secret_it_cannot_keep(tmp_path: Path) -> None:
+    paths = write_identity(tmp_path)
+    secret = issuer_secret(paths)
+    del secret["data"]["tls.key"]
+    with pytest.raises(CliError, match=r"Secret weft/weft-identity-issuer has no tls\.key"):
+        running.identity_of(secret, None, NOW)
+    secret["data"]["tls.key"] = "not base64!"
+    with pytest.raises(CliError, match=r"tls\.key is not base64-encoded PEM"):
+        running.identity_of(secret, None, NOW)
+    (tmp_path / "foreign").mkdir()
+    foreign = write_identity(tmp_path / "foreign")
+    mixed = issuer_secret(paths)
+    mixed["data"]["ca.crt"] = base64.b64encode(foreign["anchors"].read_bytes()).decode()
+    with pytest.raises(CliError, match="not signed by any of"):
+        running.identity_of(mixed, None, NOW)
+
+
+def test_upgrade_on_a_cluster_without_weft_says_what_to_run(
+    kubeconfig: Path, namespace: str
+) -> None:
+    ran = weft("upgrade", "--weft-namespace", namespace, kubeconfig=str(kubeconfig))
+    error = ran.one_line_error
+    assert f"no Weft identity to keep: the Secret {namespace}/weft-identity-issuer" in error
+    assert "weft install | kubectl apply -f -" in error

@@ -31,6 +31,7 @@ import pytest
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from meshed_traffic import Traffic
 from weft_runner import Ran, weft
 
 from weft_api import mesh
@@ -425,6 +426,68 @@ def test_tap_needs_the_rbac_that_grants_the_clis_token(fresh: ClusterInfo, tmp_p
         "--role=weft-tap", f"--serviceaccount={SHOP}:viewer",
     )  # fmt: skip
     assert len(tapped_events(tap(fresh, viewer))) == 3
+def running_identity(cluster: ClusterInfo) -> tuple[str, str]:
+    """The trust roots ConfigMap's and the issuer Secret's data, as running."""
+    return tuple(  # type: ignore[return-value]
+        local_install.kubectl(cluster, "get", kind, name, "-n", "weft", "-o", "jsonpath={.data}")
+        for kind, name in (
+            ("configmap", "weft-identity-trust-roots"),
+            ("secret", "weft-identity-issuer"),
+        )
+    )
+
+
+def operator_pods(cluster: ClusterInfo) -> set[str]:
+    return set(
+        local_install.kubectl(
+            cluster, "get", "pods", "-n", "weft", "-l", "app.kubernetes.io/name=weft-operator",
+            "-o", "jsonpath={.items[*].metadata.name}",
+        ).split()
+    )  # fmt: skip
+
+
+def test_weft_upgrade_keeps_the_identity_and_drops_no_meshed_request(fresh: ClusterInfo) -> None:
+    """`weft upgrade | kubectl apply -f -` on the running mesh, with a changed value so
+    the operator and the webhooks roll, while web calls books without pause. Re-applying
+    `weft install` instead would replace the anchors, and the new operator's
+    certificates would chain to roots the running proxies do not trust."""
+    before = running_identity(fresh)
+    old_operators = operator_pods(fresh)
+    books_url = f"http://books.{SHOP}.svc.cluster.local:8080/books"
+    traffic = Traffic(fresh, SHOP, client="web", target=books_url)
+    try:
+        traffic.wait_for_more(5)
+        upgrade = weft(
+            "upgrade", "--set", "operator.memoryLimit=600Mi", "--set", "webhooks.memoryLimit=300Mi",
+            kubeconfig=str(fresh.kubeconfig),
+        )  # fmt: skip
+        assert upgrade.code == 0, upgrade.stderr
+        assert "rendered with the running mesh's trust anchors and issuer" in upgrade.stderr
+        local_install.kubectl(fresh, "apply", "-f", "-", stdin=upgrade.stdout)
+        local_install.kubectl(
+            fresh, "rollout", "status", "-n", "weft", "deployment/weft-operator",
+            "deployment/weft-webhooks", "--timeout=180s",
+        )  # fmt: skip
+        wait_until(
+            "a new operator pod holds the Lease",
+            120,
+            lambda: lease_holder(fresh) in operator_pods(fresh) - old_operators,
+        )
+        wait_until("weft check passes", 120, lambda: check(fresh).code == 0)
+        traffic.wait_for_more(5)
+        # A pod started now has its certificate from the new operator: web still
+        # reaches it over mTLS (books admits only web's identity).
+        local_install.kubectl(fresh, "rollout", "restart", "deployment/books-v2", "-n", SHOP)
+        local_install.kubectl(
+            fresh, "rollout", "status", "deployment/books-v2", "-n", SHOP, "--timeout=180s"
+        )
+        books_v2 = f"http://books-v2.{SHOP}.svc.cluster.local:8080/books"
+        assert call_from(fresh, "web", books_v2) == "200"
+        traffic.wait_for_more(5)
+    finally:
+        traffic.stop()
+    assert traffic.failures() == []
+    assert running_identity(fresh) == before
 
 
 def test_an_operator_scaled_to_zero(fresh: ClusterInfo) -> None:

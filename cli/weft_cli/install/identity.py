@@ -1,8 +1,10 @@
 """The mesh identity an install ships: trust anchors and an issuer they sign.
 
 Generated with the operator's own CA code unless the user gives all three PEMs
-(`identity.trustAnchorsPEM`, `identity.issuer.crt`, `identity.issuer.key`); given ones
-are checked, so a mismatch fails here rather than in every proxy's handshake.
+(`identity.trustAnchorsPEM`, `identity.issuer.crt`, `identity.issuer.key`), or the
+anchors alone with `identity.issuer.external` (the issuer Secret is someone else's:
+cert-manager's), or `weft upgrade` reads the running mesh's (`kept`). Given ones are
+checked, so a mismatch fails here rather than in every proxy's handshake.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class MeshIdentity:
     issuer_crt_pem: str
     issuer_key_pem: str
     generated: bool
+    external: bool = False  # the issuer Secret is not rendered: its owner writes it
 
 
 def generate(trust_domain: str, now: datetime.datetime) -> MeshIdentity:
@@ -60,9 +63,31 @@ def given(anchors_pem: str, crt_pem: str, key_pem: str, now: datetime.datetime) 
     return MeshIdentity(anchors_pem, crt_pem, key_pem, False)
 
 
+def external(anchors_pem: str) -> MeshIdentity:
+    if not certificates.load(anchors_pem):
+        raise CliError(
+            "identity.issuer.external=true needs identity.trustAnchorsPEM: the anchors "
+            "that signed the external issuer"
+        )
+    return MeshIdentity(anchors_pem, "", "", generated=False, external=True)
+
+
+def given_in_values(values: dict[str, Any]) -> bool:
+    identity = values["identity"]
+    pems = (identity["trustAnchorsPEM"], identity["issuer"]["crt"], identity["issuer"]["key"])
+    return any(pems) or bool(identity["issuer"]["external"])
+
+
 def from_values(values: dict[str, Any], now: datetime.datetime) -> MeshIdentity:
     identity = values["identity"]
     pems = (identity["trustAnchorsPEM"], identity["issuer"]["crt"], identity["issuer"]["key"])
+    if identity["issuer"]["external"]:
+        if pems[1] or pems[2]:
+            raise CliError(
+                "identity.issuer.external=true: the issuer's crt and key live in its "
+                "Secret, not in values; give identity.trustAnchorsPEM only"
+            )
+        return external(pems[0])
     if not any(pems):
         return generate(identity["trustDomain"], now)
     if not all(pems):

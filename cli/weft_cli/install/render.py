@@ -18,7 +18,7 @@ OPERATOR_METRICS_PORT = 9990
 WEBHOOKS_PORT = 9443
 SEPARATOR = "---\n"
 # Every CRD file says so: CRDs alone work without Weft's webhooks.
-_NO_CONVERSION = "  conversion:\n    strategy: None\n"
+NO_CONVERSION = "  conversion:\n    strategy: None\n"
 
 _PLACEHOLDER_IDENTITY = MeshIdentity("", "", "", generated=False)
 
@@ -36,7 +36,7 @@ def _header(identity: MeshIdentity) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _crd_name(text: str) -> str:
+def crd_name(text: str) -> str:
     for document in yaml.safe_load_all(text):
         if document and document.get("kind") == "CustomResourceDefinition":
             name: str = document["metadata"]["name"]
@@ -45,11 +45,11 @@ def _crd_name(text: str) -> str:
 
 
 def _with_conversion(text: str, conversion: dict[str, Any]) -> str:
-    if text.count(_NO_CONVERSION) != 1:
-        raise ValueError(f"{_crd_name(text)}: expected one `conversion: strategy: None` block")
+    if text.count(NO_CONVERSION) != 1:
+        raise ValueError(f"{crd_name(text)}: expected one `conversion: strategy: None` block")
     block = yaml.safe_dump({"conversion": conversion}, sort_keys=False)
     indented = "".join(f"  {line}\n" for line in block.splitlines())
-    return text.replace(_NO_CONVERSION, indented)
+    return text.replace(NO_CONVERSION, indented)
 
 
 def crds(namespace: str | None = None) -> list[str]:
@@ -60,7 +60,7 @@ def crds(namespace: str | None = None) -> list[str]:
         return texts
     conversion = manifests.crd_conversion_for_service(namespace)
     return [
-        _with_conversion(text, conversion) if _crd_name(text) in CONVERTED_CRDS else text
+        _with_conversion(text, conversion) if crd_name(text) in CONVERTED_CRDS else text
         for text in texts
     ]
 
@@ -86,6 +86,7 @@ def _context(namespace: str, values: Values, identity: MeshIdentity) -> dict[str
         "trust_anchors_pem": identity.trust_anchors_pem,
         "issuer_crt_pem": identity.issuer_crt_pem,
         "issuer_key_pem": identity.issuer_key_pem,
+        "issuer_external": identity.external,
     }
 
 

@@ -28,9 +28,10 @@ def defaults() -> Values:
         "accessModel": mesh.ACCESS_MODEL_LINKERD,
         "identity": {
             "trustDomain": DEFAULT_TRUST_DOMAIN,
-            # PEM; all three given, or none (then generated).
+            # PEM; all three given, or none (then generated). issuer.external: the
+            # issuer Secret is written by someone else (cert-manager): anchors only.
             "trustAnchorsPEM": "",
-            "issuer": {"crt": "", "key": ""},
+            "issuer": {"crt": "", "key": "", "external": False},
         },
         "operator": {
             "replicas": 1,
