@@ -426,6 +426,8 @@ def test_tap_needs_the_rbac_that_grants_the_clis_token(fresh: ClusterInfo, tmp_p
         "--role=weft-tap", f"--serviceaccount={SHOP}:viewer",
     )  # fmt: skip
     assert len(tapped_events(tap(fresh, viewer))) == 3
+
+
 def running_identity(cluster: ClusterInfo) -> tuple[str, str]:
     """The trust roots ConfigMap's and the issuer Secret's data, as running."""
     return tuple(  # type: ignore[return-value]
