@@ -512,7 +512,7 @@ def test_uninstall_leaves_the_crds(fresh: ClusterInfo) -> None:
         in deleted
     )
     left = json.loads(local_install.kubectl(fresh, "get", "crd", "-o", "json"))["items"]
-    assert len(left) == 12
+    assert len(left) == 13  # Weft's kinds, IdentityBinding included
     assert "weft-proxy-injector" not in local_install.kubectl(
         fresh, "get", "mutatingwebhookconfigurations"
     )

@@ -37,7 +37,7 @@ def test_the_snippet_installs_the_script_for_every_weft_kind() -> None:
     for crd in CRDS.glob("*.yaml"):
         spec = yaml.safe_load(crd.read_text())["spec"]
         kinds.add(f"resource.customizations.health.{spec['group']}_{spec['names']['kind']}")
-    assert len(kinds) == 12
+    assert len(kinds) == 13
     assert set(snippet["data"]) == kinds
     assert all(script == SCRIPT.read_text() for script in snippet["data"].values())
 
