@@ -177,7 +177,7 @@ async def test_a_missing_backend_is_named_and_recovers_when_it_appears(
         )
         return any("podinfo-canary" in e.message for e in events.items)
 
-    await eventually(warned, "a Warning Event naming the missing Service", within=10)
+    await eventually(warned, "a Warning Event naming the missing Service", within=60)
 
     await service(api, namespace, "podinfo-canary")
 
@@ -188,7 +188,7 @@ async def test_a_missing_backend_is_named_and_recovers_when_it_appears(
     found = await eventually(resolved, "ResolvedRefs=True once the Service exists")
     assert found["Ready"]["status"] == "True"
     assert "Reconciling" not in found
-    kubectl(cluster, "wait", "-n", namespace, "--for=condition=Ready", "ts/podinfo", "--timeout=5s")
+    kubectl(cluster, "wait", "-n", namespace, "--for=condition=Ready", "ts/podinfo", "--timeout=60s")
 
 
 async def test_an_invalid_object_is_reported_and_recovers_when_fixed(
@@ -259,7 +259,7 @@ async def test_a_split_over_hundreds_of_missing_backends_still_says_what_is_wron
         namespace,
         "--for=condition=Reconciling",
         "ts/podinfo",
-        "--timeout=5s",
+        "--timeout=60s",
     )
 
 
