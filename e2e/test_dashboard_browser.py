@@ -132,8 +132,15 @@ def test_tap_shows_requests_filtered_by_workload(browser: WebDriver, viz: Viz) -
     form.find_element(By.NAME, "workload").send_keys("deploy/books-v1")
     form.find_element(By.NAME, "path").send_keys("/books")
     form.submit()
-    rows = "[data-testid=tap] tbody tr"
-    wait(browser, lambda b: len(b.find_elements(By.CSS_SELECTOR, rows)) >= 3)
-    for path in browser.find_elements(By.CSS_SELECTOR, f"{rows} td.path")[:3]:
-        assert path.text.startswith("/books")
+    cells = "[data-testid=tap] tbody tr td.path"
+
+    def first_paths(b: WebDriver) -> list[str]:
+        try:
+            found = [cell.text for cell in b.find_elements(By.CSS_SELECTOR, cells)][:3]
+        except StaleElementReferenceException:
+            return []  # the table was redrawn as we read it: read it again
+        return found if len(found) == 3 else []
+
+    for path in wait(browser, first_paths):
+        assert path.startswith("/books")
     assert console_errors(browser) == []

@@ -180,7 +180,7 @@ async def test_injected_manifests_run_meshed_and_uninjected_ones_unmeshed(
     proxy = next(
         c for c in pods["site"]["spec"]["initContainers"] if c["name"] == mesh.PROXY_CONTAINER
     )
-    assert proxy["image"] == f"{mesh.CONTROL_PLANE_IMAGE}:{mesh.PROXY_VERSION}"
+    assert proxy["image"] == f"{mesh.PROXY_IMAGE}:{mesh.PROXY_VERSION}"
     caller_ip, site_ip = pods["caller"]["status"]["podIP"], pods["site"]["status"]["podIP"]
     caller = identity_name("caller", namespace)
 

@@ -98,9 +98,13 @@ async def test_the_shipped_scrape_config_labels_each_proxy_with_its_workload(
     while loop.time() < deadline + DEADLINE_S:
         answers = [await asyncio.to_thread(get, url, "/api/v1/query", query=q) for q in (
             requests, success_rate)]  # fmt: skip
-        if all(a and a["result"] for a in answers):
+        # Both answer, over a window with traffic in it (the rate can read 0 while the
+        # first scrapes of a slow machine hold no increase yet): wait for that.
+        if (
+            all(a and a["result"] for a in answers)
+            and float(answers[0]["result"][0]["value"][1]) > 0
+        ):
             rate = float(answers[1]["result"][0]["value"][1])
-            assert float(answers[0]["result"][0]["value"][1]) > 0
             break
         await asyncio.sleep(1)
     assert rate is not None, "Flagger's query found no traffic of deployment books-v1"

@@ -34,7 +34,7 @@ DASHBOARD_READS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("apps", ("deployments", "replicasets", "statefulsets", "daemonsets")),
     ("split.smi-spec.io", ("trafficsplits",)),
     ("specs.smi-spec.io", ("httproutegroups", "tcproutes", "udproutes")),
-    ("access.smi-spec.io", ("traffictargets",)),
+    ("access.smi-spec.io", ("traffictargets", "identitybindings")),
     ("linkerd.io", ("serviceprofiles",)),
     (
         "policy.linkerd.io",
