@@ -121,10 +121,10 @@ async def test_routes_and_resources_with_their_conditions(
     await poll(http, f"{viz.url}api/routes", routed, namespace=NAMESPACE)
 
     def programmed(body: Any) -> bool:
+        # Every condition True, Programmed included: an earlier test's weight change may
+        # still wait for the proxies ("waiting for proxies to acknowledge ...").
         rows = [r for r in body["rows"] if r["kind"] == "TrafficSplit" and r["name"] == "books"]
-        return bool(rows) and all(
-            c["status"] == "True" for c in rows[0]["conditions"] if c["type"] != "Programmed"
-        )
+        return bool(rows) and all(c["status"] == "True" for c in rows[0]["conditions"])
 
     page = await poll(http, f"{viz.url}api/resources", programmed, namespace=NAMESPACE)
     (split,) = [r for r in page["rows"] if r["kind"] == "TrafficSplit"]

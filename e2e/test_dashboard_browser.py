@@ -87,8 +87,13 @@ def test_the_workloads_page_shows_what_weft_stat_shows(browser: WebDriver, viz: 
     open_page(browser, viz, "workloads")
     row = "[data-testid=workloads] tr[data-name='{}'] td.{}"
     names = ("web", "books-v1", "ratings")
-    wait(browser, lambda b: all(value(b, row.format(n, "success")) for n in names))
-    shown = {n: {k: value(browser, row.format(n, k)) for k in ("success", "rps")} for n in names}
+
+    def figures(b: WebDriver) -> dict[str, dict[str, str]] | None:
+        read = {n: {k: value(b, row.format(n, k)) for k in ("success", "rps")} for n in names}
+        complete = all(v for figures in read.values() for v in figures.values())
+        return read if complete else None  # one page's figures, none still drawing
+
+    shown = wait(browser, figures)
     ran = weft(viz.shop, "stat", "deploy", "-n", NAMESPACE, "--prometheus", viz.prometheus,
                "-o", "json", timeout=240)  # fmt: skip
     assert ran.returncode == 0, ran.stderr

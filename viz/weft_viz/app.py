@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -39,7 +40,34 @@ class DashboardSettings:
     trust_domain: str = "cluster.local"
 
 
+TAP_CERTIFICATE_REUSE_S = 3600.0  # well within the leaf's 24 hours
+
+
+class TapCertificate:
+    """weft-cli's certificate, obtained once and reused by every tap stream: otherwise
+    each would cost a TokenRequest, a port-forward and a CSR before its first event."""
+
+    def __init__(self, reader: MeshReader, settings: DashboardSettings) -> None:
+        self._reader = reader
+        self._settings = settings
+        self._held: TapCredentials | None = None
+        self._obtained = 0.0
+        self._lock = asyncio.Lock()
+
+    async def __call__(self) -> TapCredentials:
+        async with self._lock:
+            now = time.monotonic()
+            if self._held is None or now - self._obtained > TAP_CERTIFICATE_REUSE_S:
+                settings = self._settings
+                self._held = await tap_identity.certify(
+                    self._reader.kube, settings.weft_namespace, settings.trust_domain
+                )
+                self._obtained = now
+            return self._held
+
+
 READER = web.AppKey("reader", MeshReader)
+TAP_CERTIFICATE = web.AppKey("tap_certificate", TapCertificate)
 SETTINGS = web.AppKey("settings", DashboardSettings)
 TAP_SLOTS = web.AppKey("tap_slots", asyncio.Semaphore)
 
@@ -152,14 +180,7 @@ async def _tap(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers=SSE_HEADERS)
         await response.prepare(request)
         warnings: list[str] = []
-        settings = request.app[SETTINGS]
-        reader = request.app[READER]
-
-        async def certify() -> TapCredentials:
-            return await tap_identity.certify(
-                reader.kube, settings.weft_namespace, settings.trust_domain
-            )
-
+        certify = request.app[TAP_CERTIFICATE]
         with contextlib.suppress(ConnectionResetError, CliError):
             async for event in tap_stream.observe(chosen, observe, warnings.append, certify):
                 data = {
@@ -201,6 +222,7 @@ def make_app(reader: MeshReader, settings: DashboardSettings) -> web.Application
     app[READER] = reader
     app[SETTINGS] = settings
     app[TAP_SLOTS] = asyncio.Semaphore(MAX_TAP_STREAMS)
+    app[TAP_CERTIFICATE] = TapCertificate(reader, settings)
     app.router.add_get("/", _index)
     app.router.add_get("/static/{name}", _static)
     app.router.add_get("/ready", _ready)
