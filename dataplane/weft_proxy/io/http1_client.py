@@ -34,19 +34,13 @@ class UpstreamConnection(Http1Connection):
 
     @property
     def usable(self) -> bool:
-        """Open, and nothing arrived while it was idle (a late or unsolicited response
-        would be taken for the answer to the next request)."""
+        """Open, and provably between messages with nothing parsed or pending: it may
+        carry another exchange. Bytes past the end of a response (more than it declared,
+        or an unsolicited one, with the response or while idle) say not."""
         return (
             not (self.eof or self.events or self.failed or self.transport.is_closing())
             and self.responses.between_messages
         )
-
-    @property
-    def reusable(self) -> bool:
-        """Open, and provably between messages with nothing buffered: it may carry
-        another exchange. Bytes past the end of a response (more than it declared, or
-        an unsolicited one) say not."""
-        return self.usable
 
     async def next_event(self) -> Event:
         """The next response event. UpstreamClosed at the end of the connection,
@@ -108,7 +102,7 @@ class Http1Pool:
 
     def release(self, connection: UpstreamConnection, reusable: bool) -> None:
         """Back to the pool if `reusable` and at a message boundary; else closed."""
-        if reusable and connection.reusable and len(self._idle) < self.max_idle:
+        if reusable and connection.usable and len(self._idle) < self.max_idle:
             self._idle.append(connection)
         else:
             connection.close()
