@@ -1,3 +1,3 @@
-from weft_cli.main import main
+from weft_cli.entry import main
 
 main()
