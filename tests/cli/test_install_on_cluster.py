@@ -484,7 +484,13 @@ def test_weft_upgrade_keeps_the_identity_and_drops_no_meshed_request(fresh: Clus
             fresh, "rollout", "status", "deployment/books-v2", "-n", SHOP, "--timeout=180s"
         )
         books_v2 = f"http://books-v2.{SHOP}.svc.cluster.local:8080/books"
-        assert call_from(fresh, "web", books_v2) == "200"
+        # The rollout ends when the new pod is ready; web's proxy learns its endpoint
+        # (and that the old one is gone) a config push later.
+        wait_until(
+            "web reaches the restarted books-v2",
+            60,
+            lambda: call_from(fresh, "web", books_v2) == "200",
+        )
         traffic.wait_for_more(5)
     finally:
         traffic.stop()
