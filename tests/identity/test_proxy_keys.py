@@ -1,0 +1,68 @@
+"""The proxy's key and CSR come from a short-lived child process (issue 15: the
+long-lived proxy never loads `cryptography`), and OpenSSL, not cryptography, refuses a
+leaf that is not for the proxy's key."""
+
+from __future__ import annotations
+
+import datetime
+import ssl
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from weft_api.csr import certificate_request, new_key
+from weft_api.identity import identity_name, spiffe_id
+from weft_operator.identity.ca import KeyPair, issue_leaf, new_issuer, new_trust_anchor
+from weft_proxy.identity import keygen
+from weft_proxy.identity.credentials import Credentials
+from weft_proxy.identity.keygen import KeygenFailed, new_key_and_csr
+
+IDENTITY = identity_name("books", "shop")
+SPIFFE = spiffe_id("books", "shop")
+
+
+async def test_the_key_maker_gives_a_key_and_a_csr_for_exactly_this_identity() -> None:
+    made = await new_key_and_csr(IDENTITY, SPIFFE)
+    csr = x509.load_der_x509_csr(made.csr_der)
+    key = serialization.load_pem_private_key(made.key_pem, password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    assert csr.is_signature_valid
+    assert csr.public_key() == key.public_key()
+    sans = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sans.get_values_for_type(x509.DNSName) == [IDENTITY]
+    assert sans.get_values_for_type(x509.UniformResourceIdentifier) == [SPIFFE]
+    again = await new_key_and_csr(IDENTITY, SPIFFE)
+    assert again.key_pem != made.key_pem  # a fresh key each time
+
+
+async def test_a_key_maker_that_fails_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The certifier retries on KeygenFailed; its message is what the proxy logs."""
+    monkeypatch.setattr(keygen, "PROGRAM", "weft_proxy.identity.no_such_program")
+    with pytest.raises(KeygenFailed, match=r"exited with 1: .*No module named"):
+        await new_key_and_csr(IDENTITY, SPIFFE)
+
+
+def test_a_leaf_for_another_key_is_refused() -> None:
+    """What the certifier checks a new leaf with: the TLS context it will serve with."""
+    now = datetime.datetime.now(datetime.UTC)
+    anchor = new_trust_anchor("cluster.local", now)
+    issuer = new_issuer(anchor, "cluster.local", now)
+    ours, theirs = new_key(), new_key()
+    leaf = issue_leaf(issuer, certificate_request(theirs, IDENTITY, SPIFFE), IDENTITY, SPIFFE, now)
+    der = serialization.Encoding.DER
+
+    def holding(key: ec.EllipticCurvePrivateKey) -> Credentials:
+        return Credentials(
+            IDENTITY,
+            KeyPair(leaf, key).key_pem(),
+            leaf.public_bytes(der),
+            (issuer.cert.public_bytes(der),),
+            anchor.cert_pem(),
+            leaf.not_valid_after_utc.timestamp(),
+        )
+
+    holding(theirs).client_context()
+    with pytest.raises(ssl.SSLError, match="KEY_VALUES_MISMATCH"):
+        holding(ours).client_context()
