@@ -5,19 +5,24 @@ leaf that is not for the proxy's key."""
 from __future__ import annotations
 
 import datetime
+import socket
 import ssl
+from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from prometheus_client import CollectorRegistry
 
 from weft_api.csr import certificate_request, new_key
 from weft_api.identity import identity_name, spiffe_id
 from weft_operator.identity.ca import KeyPair, issue_leaf, new_issuer, new_trust_anchor
+from weft_proxy.identity import certifier as certifier_module
 from weft_proxy.identity import keygen
+from weft_proxy.identity.certifier import Certifier
 from weft_proxy.identity.credentials import Credentials
-from weft_proxy.identity.keygen import KeygenFailed, new_key_and_csr
+from weft_proxy.identity.keygen import KeyAndCsr, KeygenFailed, new_key_and_csr
 
 IDENTITY = identity_name("books", "shop")
 SPIFFE = spiffe_id("books", "shop")
@@ -66,3 +71,37 @@ def test_a_leaf_for_another_key_is_refused() -> None:
     holding(theirs).client_context()
     with pytest.raises(ssl.SSLError, match="KEY_VALUES_MISMATCH"):
         holding(ours).client_context()
+
+
+async def test_retries_of_a_certification_reuse_its_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """While the identity service is unreachable the proxy retries with back-off; it
+    makes a key (a child process) once for the leaf it asks for, not at every retry."""
+    made: list[KeyAndCsr] = []
+
+    async def counted(identity: str, spiffe: str) -> KeyAndCsr:
+        made.append(await new_key_and_csr(identity, spiffe))
+        return made[-1]
+
+    monkeypatch.setattr(certifier_module, "new_key_and_csr", counted)
+    token = tmp_path / "token"
+    token.write_text("a token")
+    with socket.socket() as unused:  # a port nobody listens on
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    certifier = Certifier(
+        identity=IDENTITY,
+        spiffe=SPIFFE,
+        token_path=token,
+        address=f"127.0.0.1:{port}",
+        server_identity="weft-operator.weft.serviceaccount.identity.cluster.local",
+        trust_roots_pem=new_trust_anchor(
+            "cluster.local", datetime.datetime.now(datetime.UTC)
+        ).cert_pem(),
+        registry=CollectorRegistry(),
+    )
+    for _ in range(3):
+        with pytest.raises(ConnectionRefusedError):
+            await certifier.certify()
+    assert len(made) == 1

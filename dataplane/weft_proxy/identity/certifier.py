@@ -29,7 +29,7 @@ from prometheus_client import CollectorRegistry, Gauge
 from weft_api.proto import identity_grpc, identity_pb2
 from weft_proxy.config_client.client import split_address
 from weft_proxy.identity.credentials import ALPN_H2, Credentials
-from weft_proxy.identity.keygen import KeygenFailed, new_key_and_csr
+from weft_proxy.identity.keygen import KeyAndCsr, KeygenFailed, new_key_and_csr
 
 log = logging.getLogger(__name__)
 RENEW_AT = 0.7
@@ -67,6 +67,9 @@ class Certifier:
         self.host, self.port = split_address(address)
         self._obtained = asyncio.Event()
         self._client: tuple[Credentials, ssl.SSLContext] | None = None
+        # The key and CSR of the leaf being asked for: retries reuse them (each one
+        # made costs a child process), the next renewal makes new ones.
+        self._asking: KeyAndCsr | None = None
         # Linkerd's names; a Gauge for the count keeps the exact name (a Counter adds _total).
         self._expiry = Gauge(
             "identity_cert_expiration_timestamp_seconds",
@@ -78,10 +81,12 @@ class Certifier:
         )
 
     async def certify(self) -> Credentials:
-        try:
-            made = await new_key_and_csr(self.identity, self.spiffe)
-        except KeygenFailed as error:
-            raise CertifyFailed(str(error)) from None
+        if self._asking is None:
+            try:
+                self._asking = await new_key_and_csr(self.identity, self.spiffe)
+            except KeygenFailed as error:
+                raise CertifyFailed(str(error)) from None
+        made = self._asking
         request = identity_pb2.CertifyRequest(
             identity=self.identity,
             token=self.token_path.read_text().strip(),
@@ -116,6 +121,7 @@ class Certifier:
                 f"the identity service returned an unusable leaf: {error}"
             ) from None
         self.trust_roots_pem = roots  # a rotation reaches us at renewal
+        self._asking = None
         return credentials
 
     async def current(self) -> Credentials:
