@@ -1,6 +1,7 @@
 """The proxy image installs weft without extras (Dockerfile target `proxy`): everything
-`python -m weft_proxy` and proxy-init import must come with that base install, and the
-control plane's heavy dependencies must not (issue 15: paid in every pod)."""
+`python -m weft_proxy`, its key maker and proxy-init import must come with that base
+install, and the control plane's heavy dependencies must not (issue 15: paid in every
+pod)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from packaging.requirements import Requirement
 IMPORTED = """
 import json, sys
 before = {name.split(".")[0] for name in sys.modules} | set(sys.stdlib_module_names)
-import weft_proxy.main, weft_proxy.init.main
+import weft_proxy.main, weft_proxy.init.main, weft_proxy.identity.keygen_process
 print(json.dumps(sorted({name.split(".")[0] for name in sys.modules} - before)))
 """
 
