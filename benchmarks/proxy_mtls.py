@@ -49,7 +49,7 @@ from weft_static_proxy import AUTHORITY, bench_config
 from weft_api.config import Backend, BackendPort, Endpoint
 from weft_api.csr import certificate_request, new_key
 from weft_api.identity import identity_name, spiffe_id
-from weft_operator.identity.ca import issue_leaf, new_issuer, new_trust_anchor
+from weft_operator.identity.ca import KeyPair, issue_leaf, new_issuer, new_trust_anchor
 from weft_proxy.identity.credentials import Credentials
 from weft_proxy.main import freeze_startup_objects
 from weft_proxy.proxy import Proxy
@@ -66,7 +66,15 @@ def credentials(account: str) -> Credentials:
     identity, spiffe = identity_name(account, "default"), spiffe_id(account, "default")
     leaf = issue_leaf(ISSUER, certificate_request(key, identity, spiffe), identity, spiffe, NOW)
     roots = ANCHOR.cert.public_bytes(serialization.Encoding.PEM)
-    return Credentials(identity, key, leaf, (ISSUER.cert,), roots)
+    der = serialization.Encoding.DER
+    return Credentials(
+        identity,
+        KeyPair(leaf, key).key_pem(),
+        leaf.public_bytes(der),
+        (ISSUER.cert.public_bytes(der),),
+        roots,
+        leaf.not_valid_after_utc.timestamp(),
+    )
 
 
 @dataclass(frozen=True)

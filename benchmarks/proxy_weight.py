@@ -14,7 +14,9 @@ Per process, from /proc/PID/status: VmRSS and RssAnon
 - the imports of `weft_proxy.main`, nothing started;
 - the injected proxy: at ready, idle after its first request, under load, and after;
 - the static benchmark proxy (benchmarks/weft_static_proxy.py: no config stream,
-  identity, tap) under the same load.
+  identity, tap) under the same load;
+- the key maker the proxy runs at each certification (identity/keygen_process.py): its
+  peak RSS, for the second it lives.
 Load: wrk, 16 connections for BENCH_SECONDS (10) through the outbound listener to a
 Service whose endpoint is nginx, while a tap stream watches and /metrics is scraped.
 
@@ -259,6 +261,21 @@ async def import_seconds() -> float:
     return await best("import weft_proxy.main") - await best("pass")
 
 
+def keygen_peak() -> float:
+    """Peak RSS in MiB of the short-lived process that makes the proxy's key and CSR.
+
+    Run from a bare interpreter: a child's peak as Linux reports it includes the memory
+    of the process it was forked from (this one is larger than the key maker)."""
+    launcher = (
+        "import resource, subprocess, sys\n"
+        "argv = [sys.executable, '-m', 'weft_proxy.identity.keygen_process', 'x.y', 'spiffe://x/y']\n"
+        "subprocess.run(argv, stdout=subprocess.DEVNULL, check=True)\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    out = subprocess.run([PYTHON, "-c", launcher], capture_output=True, text=True)
+    return int(out.stdout) / 1024 if out.returncode == 0 else float("nan")  # older code: none
+
+
 async def measure(folder: Path, backend: int) -> dict[str, Any]:
     now = datetime.datetime.now(datetime.UTC)
     anchor = new_trust_anchor(DOMAIN, now)
@@ -343,6 +360,7 @@ async def measure(folder: Path, backend: int) -> dict[str, Any]:
         PYTHON, "-c", f"import weft_proxy.main; {ready_line}"
     )
     results["import_s"] = await import_seconds()
+    results["keygen peak"] = keygen_peak()
     return results
 
 
@@ -371,6 +389,9 @@ def report(results: dict[str, Any]) -> None:
         f"start: ready {results['ready_s']:.2f} s after exec (certificate, then config); "
         f"imports {results['import_s']:.2f} s over bare python"
     )
+    print(
+        f"key maker (at each certification, for its second): peak {results['keygen peak']:.1f} MiB"
+    )
     print(f"interpreter: {PYTHON}")
 
 
@@ -382,6 +403,8 @@ def main() -> None:
     missing = [tool for tool in ("nginx", "wrk") if not shutil.which(tool)]
     if missing:
         raise SystemExit(f"missing {missing}: apt-get install nginx wrk (or make bench)")
+    started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         backend = free_port()
@@ -394,6 +417,8 @@ def main() -> None:
             nginx.terminate()
             nginx.wait(timeout=10)
     report(results)
+    loads = [" / ".join(f"{x:.1f}" for x in load) for load in (load_before, os.getloadavg())]
+    print(f"run {started}; load average (1/5/15 min) before {loads[0]}, after {loads[1]}")
 
 
 if __name__ == "__main__":

@@ -15,11 +15,13 @@ newline), and `\\d`, `\\w`, `\\b` are ASCII. Syntax: https://github.com/google/r
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import re2
+if TYPE_CHECKING:
+    import re2
 
 # RE2's budget per compiled regex: the program and its lazily built DFA caches (when a
 # DFA runs out it falls back to a slower, still linear, automaton). RE2's default is
@@ -41,7 +43,12 @@ class RegexError(ValueError):
         self.reason = reason
 
 
+@functools.cache
 def _options() -> re2.Options:
+    # RE2 is imported at the first regex compiled, not with this module: most proxies
+    # have no regex route, and its module holds about 1.6 MiB of RSS (issue 15).
+    import re2
+
     options = re2.Options()
     options.max_mem = MAX_MEM_BYTES
     options.log_errors = False  # the reason goes into the error, not to stderr
@@ -49,16 +56,16 @@ def _options() -> re2.Options:
     return options
 
 
-_OPTIONS: Final = _options()
-
-
 def compile_search(pattern: str) -> Callable[[str], bool]:
     """Whether a text contains a match of `pattern` (anchor it to match it whole).
 
     Raises RegexError for a pattern RE2 does not compile.
     """
+    options = _options()
+    import re2  # loaded by _options
+
     try:
-        search = re2.compile(pattern, _OPTIONS).search
+        search = re2.compile(pattern, options).search
     except re2.error as error:
         raise RegexError(pattern, _reason(error)) from None
     except UnicodeEncodeError:  # a lone surrogate: not text RE2 can read

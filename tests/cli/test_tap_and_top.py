@@ -230,8 +230,16 @@ def mesh_leaf(
     key = new_key()
     identity, spiffe = identity_name(account, namespace), spiffe_id(account, namespace)
     leaf = issue_leaf(issuer, certificate_request(key, identity, spiffe), identity, spiffe, now())
-    proxy = Credentials(identity, key, leaf, (issuer.cert,), roots)
-    cli = TapCredentials(identity, proxy.key_pem(), proxy.certificates_pem(), roots, DOMAIN)
+    der = serialization.Encoding.DER
+    proxy = Credentials(
+        identity,
+        KeyPair(leaf, key).key_pem(),
+        leaf.public_bytes(der),
+        (issuer.cert.public_bytes(der),),
+        roots,
+        leaf.not_valid_after_utc.timestamp(),
+    )
+    cli = TapCredentials(identity, proxy.key_pem, proxy.certificates_pem(), roots, DOMAIN)
     return proxy, cli
 
 

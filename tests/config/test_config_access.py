@@ -20,6 +20,7 @@ import aiohttp
 import grpc
 import pytest
 from config_mesh import NAMESPACE, service, soon
+from cryptography.hazmat.primitives import serialization
 from prometheus_client import REGISTRY
 
 from weft_api import config_proto
@@ -69,13 +70,26 @@ class Ca:
         leaf = issue_leaf(
             self.issuer, certificate_request(key, identity, spiffe), identity, spiffe, _now()
         )
-        return Credentials(identity, key, leaf, (self.issuer.cert,), self.anchor.cert_pem())
+        return proxy_credentials(identity, KeyPair(leaf, key), self)
+
+
+def proxy_credentials(identity: str, leaf: KeyPair, ca: Ca) -> Credentials:
+    """What the proxy holds of a leaf the identity service issued."""
+    der = serialization.Encoding.DER
+    return Credentials(
+        identity,
+        leaf.key_pem(),
+        leaf.cert.public_bytes(der),
+        (ca.issuer.cert.public_bytes(der),),
+        ca.anchor.cert_pem(),
+        leaf.cert.not_valid_after_utc.timestamp(),
+    )
 
 
 def channel_credentials(credentials: Credentials) -> grpc.ChannelCredentials:
     return grpc.ssl_channel_credentials(
         root_certificates=credentials.trust_roots_pem,
-        private_key=credentials.key_pem(),
+        private_key=credentials.key_pem,
         certificate_chain=credentials.certificates_pem(),
     )
 
@@ -258,7 +272,7 @@ async def test_a_stream_ends_when_its_client_certificate_expires(tls_mesh: TlsMe
     # a leaf whose life ends two seconds from now
     start = _now() - datetime.timedelta(hours=24) + datetime.timedelta(seconds=2)
     leaf = issue_leaf(ca.issuer, csr, identity, spiffe, start)
-    short = Credentials(identity, key, leaf, (ca.issuer.cert,), ca.anchor.cert_pem())
+    short = proxy_credentials(identity, KeyPair(leaf, key), ca)
     web = ProxyIdentity(pod="web-0", namespace=NAMESPACE, service_account="web")
     options = [("grpc.ssl_target_name_override", SERVER_NAME)]
     async with grpc.aio.secure_channel(
@@ -444,6 +458,10 @@ async def test_the_proxy_process_certifies_then_follows_its_config_over_mtls(
                     return False
 
             await soon(ready, "the proxy ready: certificate, then config", within=20)  # type: ignore[arg-type]
+            # Certified without loading cryptography (~9 MiB in every pod, issue 15): the
+            # key and CSR came from a child process.
+            maps = await asyncio.to_thread(Path(f"/proc/{proxy.pid}/maps").read_text)
+            assert "/cryptography/" not in maps
             sessions = tls_mesh.server.hub.sessions.values()
             assert [session.name for session in sessions] == [f"{NAMESPACE}/web-0"]
             tap = f"127.0.0.1:{ports['tap']}"

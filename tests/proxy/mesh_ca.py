@@ -40,4 +40,12 @@ class MeshCa:
         csr = certificate_request(key, identity, spiffe)
         leaf = issue_leaf(self.issuer, csr, identity, spiffe, now())
         roots = trust_roots_pem if trust_roots_pem is not None else self.root_pem
-        return Credentials(identity, key, leaf, (self.issuer.cert,), roots)
+        der = serialization.Encoding.DER
+        return Credentials(
+            identity,
+            KeyPair(leaf, key).key_pem(),
+            leaf.public_bytes(der),
+            (self.issuer.cert.public_bytes(der),),
+            roots,
+            leaf.not_valid_after_utc.timestamp(),
+        )

@@ -5,6 +5,10 @@ The channel to the identity service is TLS, verified against the trust roots (th
 service presents a leaf of the mesh issuer, for `server_identity`), so the
 ServiceAccount token is never sent to anyone else. gRPC is grpclib's (on h2), as for
 the config stream.
+
+No `cryptography` here (issue 15: the proxy's RSS): the key and CSR come from a child
+process (keygen.py); OpenSSL, loading the leaf with the key, refuses a leaf for another
+key; the renewal is timed by the response's `valid_until`, as linkerd2-proxy does.
 """
 
 from __future__ import annotations
@@ -17,16 +21,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cryptography import x509
 from grpclib.client import Channel
 from grpclib.config import Configuration
 from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
 from prometheus_client import CollectorRegistry, Gauge
 
-from weft_api.csr import certificate_request, new_key
 from weft_api.proto import identity_grpc, identity_pb2
 from weft_proxy.config_client.client import split_address
 from weft_proxy.identity.credentials import ALPN_H2, Credentials
+from weft_proxy.identity.keygen import KeyAndCsr, KeygenFailed, new_key_and_csr
 
 log = logging.getLogger(__name__)
 RENEW_AT = 0.7
@@ -64,6 +67,9 @@ class Certifier:
         self.host, self.port = split_address(address)
         self._obtained = asyncio.Event()
         self._client: tuple[Credentials, ssl.SSLContext] | None = None
+        # The key and CSR of the leaf being asked for: retries reuse them (each one
+        # made costs a child process), the next renewal makes new ones.
+        self._asking: KeyAndCsr | None = None
         # Linkerd's names; a Gauge for the count keeps the exact name (a Counter adds _total).
         self._expiry = Gauge(
             "identity_cert_expiration_timestamp_seconds",
@@ -75,11 +81,16 @@ class Certifier:
         )
 
     async def certify(self) -> Credentials:
-        key = new_key()
+        if self._asking is None:
+            try:
+                self._asking = await new_key_and_csr(self.identity, self.spiffe)
+            except KeygenFailed as error:
+                raise CertifyFailed(str(error)) from None
+        made = self._asking
         request = identity_pb2.CertifyRequest(
             identity=self.identity,
             token=self.token_path.read_text().strip(),
-            certificate_signing_request=certificate_request(key, self.identity, self.spiffe),
+            certificate_signing_request=made.csr_der,
         )
         config = Configuration(ssl_target_name_override=self.server_identity)
         try:
@@ -90,13 +101,28 @@ class Certifier:
             raise CertifyFailed(f"{error.status.name}: {error.message}") from None
         except (StreamTerminatedError, ProtocolError, TimeoutError) as error:
             raise CertifyFailed(f"{type(error).__name__}: {error}") from None
-        leaf = x509.load_der_x509_certificate(response.leaf_certificate)
-        if leaf.public_key() != key.public_key():
-            raise CertifyFailed("the identity service returned a leaf for another key")
-        chain = tuple(map(x509.load_der_x509_certificate, response.intermediate_certificates))
-        if response.trust_anchors_pem:  # a rotation reaches us at renewal
-            self.trust_roots_pem = response.trust_anchors_pem.encode()
-        return Credentials(self.identity, key, leaf, chain, self.trust_roots_pem)
+        if response.valid_until <= self.clock():
+            raise CertifyFailed(
+                f"the identity service returned a leaf valid until {response.valid_until}"
+            )
+        roots = response.trust_anchors_pem.encode() or self.trust_roots_pem
+        credentials = Credentials(
+            self.identity,
+            made.key_pem,
+            response.leaf_certificate,
+            tuple(response.intermediate_certificates),
+            roots,
+            float(response.valid_until),
+        )
+        try:  # OpenSSL checks the leaf is a certificate, and for our key
+            credentials.client_context()
+        except ssl.SSLError as error:
+            raise CertifyFailed(
+                f"the identity service returned an unusable leaf: {error}"
+            ) from None
+        self.trust_roots_pem = roots  # a rotation reaches us at renewal
+        self._asking = None
+        return credentials
 
     async def current(self) -> Credentials:
         """The current credentials, waiting for the first ones."""
@@ -120,10 +146,9 @@ class Certifier:
             self._client = (credentials, credentials.client_context(ALPN_H2))
         return self._client[1]
 
-    def _renew_in(self, credentials: Credentials) -> float:
-        start = credentials.leaf.not_valid_before_utc.timestamp()
-        lifetime = credentials.not_after - start
-        return max(0.0, start + RENEW_AT * lifetime - self.clock())
+    def _renew_in(self, credentials: Credentials, obtained_at: float) -> float:
+        """At RENEW_AT of the life left when the leaf arrived (a leaf is fresh then)."""
+        return max(0.0, RENEW_AT * (credentials.not_after - obtained_at))
 
     def _install(self, credentials: Credentials) -> None:
         self.credentials = credentials
@@ -138,7 +163,9 @@ class Certifier:
         retry = RETRY_MIN_S
         while True:
             try:
-                self._install(await self.certify())
+                credentials = await self.certify()
+                obtained_at = self.clock()
+                self._install(credentials)
             except (CertifyFailed, OSError) as error:
                 log.warning("certify failed (retry in %.0fs): %s", retry, error)
                 await asyncio.sleep(retry * random.uniform(0.5, 1.0))
@@ -147,5 +174,4 @@ class Certifier:
             retry = RETRY_MIN_S
             if ready is not None:
                 ready.set()
-            assert self.credentials is not None
-            await asyncio.sleep(self._renew_in(self.credentials))
+            await asyncio.sleep(self._renew_in(credentials, obtained_at))

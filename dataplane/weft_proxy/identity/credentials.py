@@ -1,5 +1,8 @@
 """What the proxy proves itself with: its leaf, chain and key; and whom it trusts.
 
+Held as bytes (DER certificates, a PEM key) for the ssl module, which is all the
+long-lived proxy needs of them: `cryptography` (about 9 MiB of RSS, issue 15) is loaded
+only by the short-lived process that makes the key and CSR (identity/keygen.py).
 Python's ssl module loads certificates only from files, so the PEM goes to an anonymous
 memory file (memfd) read through /proc/self/fd: the key never touches a disk.
 """
@@ -9,10 +12,6 @@ from __future__ import annotations
 import os
 import ssl
 from dataclasses import dataclass
-
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 # What a meshed connection carries, named by ALPN so that the inbound proxy skips
 # detection: HTTP/2 (HTTP/1 is upgraded to it between proxies), HTTP/1 where it cannot
@@ -26,29 +25,19 @@ ALPN = (ALPN_H2, ALPN_HTTP1, ALPN_OPAQUE)
 @dataclass(frozen=True)
 class Credentials:
     identity: str
-    key: ec.EllipticCurvePrivateKey
-    leaf: x509.Certificate
-    chain: tuple[x509.Certificate, ...]
+    key_pem: bytes  # PKCS#8
+    leaf_der: bytes
+    chain_der: tuple[bytes, ...]  # the leaf's issuer first
     trust_roots_pem: bytes
-
-    @property
-    def not_after(self) -> float:
-        return self.leaf.not_valid_after_utc.timestamp()
-
-    def key_pem(self) -> bytes:
-        return self.key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+    not_after: float  # the leaf's expiry, seconds since the epoch
 
     def certificates_pem(self) -> bytes:
         """The leaf, then the chain up to (not including) the trust roots."""
-        pem = serialization.Encoding.PEM
-        return b"".join(cert.public_bytes(pem) for cert in (self.leaf, *self.chain))
+        ders = (self.leaf_der, *self.chain_der)
+        return "".join(map(ssl.DER_cert_to_PEM_cert, ders)).encode()
 
     def _chain_pem(self) -> bytes:
-        return self.certificates_pem() + self.key_pem()
+        return self.certificates_pem() + self.key_pem
 
     def _load(self, context: ssl.SSLContext, alpn: tuple[str, ...]) -> ssl.SSLContext:
         fd = os.memfd_create("weft-identity", os.MFD_CLOEXEC)
