@@ -185,6 +185,11 @@ class Http1Connection(asyncio.Protocol):
     def write(self, data: bytes) -> None:
         self.transport.write(data)
 
+    @property
+    def must_drain(self) -> bool:
+        """Whether `drain` would wait or raise: skipping it otherwise saves a coroutine."""
+        return self._paused_writing or self.lost
+
     async def drain(self) -> None:
         """Wait while the write buffer is full; ConnectionResetError once it is gone."""
         if self.lost:

@@ -156,7 +156,7 @@ class Exchange:
         answer (MalformedResponse when it answers garbage); what the client's side
         raised (ClientGone, ProtocolError, StreamReset) when its body broke off.
         """
-        connection = await pool.acquire()
+        connection = pool.idle() or await pool.acquire()
         exchange = cls(pool, connection, request)
         try:
             # The request, as its client framed it.
@@ -174,7 +174,8 @@ class Exchange:
                     writer.write(head + (chunk(body) if body else b"") + last_chunk(trailers))
                 else:
                     writer.write(head + body if body else head)
-                await writer.drain()
+                if writer.must_drain:
+                    await writer.drain()
             else:
                 writer.write(head)
                 exchange._pump = asyncio.create_task(exchange._send_body(body, chunked, source))
@@ -305,7 +306,8 @@ class Exchange:
             if out and not events:
                 _write(client, b"".join(out))
                 out.clear()
-                await client.drain()
+                if client.must_drain:
+                    await client.drain()
             try:
                 event = await connection.next_event()
             except (ConnectionError, OSError) as error:
@@ -323,7 +325,8 @@ class Exchange:
         if chunked:
             out.append(last_chunk(trailers))
         _write(client, b"".join(out))
-        await client.drain()
+        if client.must_drain:
+            await client.drain()
         return True
 
     def _cut(self, client: Http1Connection, out: list[bytes]) -> bool:

@@ -313,14 +313,17 @@ async def _attempts(
 ) -> Attempt[AnswerT]:
     state, route = plan.state, plan.route_target
     classes = plan.route.response_classes if plan.route else ()
-    tried = Tried(plan)
+    route_name = plan.route_name
+    tried: Tried | None = None  # made for a second attempt only: most requests have one
     key = plan.group.pick()
     if key is None:
+        tried = Tried(plan)
         key = _past_ejected(plan, tried, retryable_bytes, metrics, clock)
     while True:
         group = plan.group  # the retries of a request may move it to another backend
-        tried.endpoints.add(key)
-        target = group.target(key, plan.authority, state.service, plan.route_name)
+        if tried is not None:
+            tried.endpoints.add(key)
+        target = group.target(key, plan.authority, state.service, route_name)
         metrics.request(target)
         if route is not None:
             metrics.route_actual_request(route)
@@ -340,15 +343,18 @@ async def _attempts(
         else:
             classification = classify_response(classes, answer.status, answer.grpc_status)
         failed = classification is Classification.FAILURE
-        decision = decide_retry(
-            plan.route,
-            failed=failed,
-            body_bytes=retryable_bytes(),
-            budget=state.budget,
-            time_left_s=plan.remaining_s(clock),
+        retry = failed and (
+            decide_retry(
+                plan.route,
+                failed=failed,
+                body_bytes=retryable_bytes(),
+                budget=state.budget,
+                time_left_s=plan.remaining_s(clock),
+            )
+            is RetryDecision.RETRY
         )
         now = clock()
-        if decision is RetryDecision.RETRY:
+        if retry:
             group.accrual.record(key, failed=True)
             state.budget.record_retry()
             if answer is not None:
@@ -361,6 +367,9 @@ async def _attempts(
                 if route is not None:
                     metrics.route_actual_response(route, answer.status, failed_value, grpc)
             # Choose again; with nothing else left, an endpoint already tried.
+            if tried is None:
+                tried = Tried(plan)
+                tried.endpoints.add(key)
             key = tried.untried(plan) or plan.group.pick()
             if key is None:
                 raise ProxyError(503, _ALL_EJECTED)

@@ -41,7 +41,11 @@ class OutboundHttp1:
         """Serve one request; True if the client connection may carry another."""
         authority = (head.header(b"host") or b"").decode("latin-1")
         try:
-            found = await self.state.find_parent(authority, original_dst)
+            state = self.state
+            # Known already (most requests): no coroutine for the discovery there is none of.
+            found = state.destinations.parent(authority, original_dst)
+            if found is None:
+                found = await state.find_parent(authority, original_dst)
             if found is None:
                 if original_dst is None:
                     raise ProxyError(502, f"no service known for authority {authority!r}")

@@ -92,6 +92,9 @@ class EndpointGroup:
         self, key: EndpointKey, authority: str, service: OutboundService, route: str = ""
     ) -> Target:
         """The metric labels of requests to endpoint `key` under `authority`."""
+        found = self._targets.get((key, authority, route))
+        if found is not None:  # (without making the closure below, on every request)
+            return found
         return self._target(
             (key, authority, route),
             lambda: endpoint_target(
