@@ -15,7 +15,6 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.metrics_core import Metric
-from prometheus_client.utils import floatToGoString
 
 LATENCY_BUCKETS_MS = (
     1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500,
@@ -46,6 +45,10 @@ RESPONSE_LABELS = (*TARGET_LABELS, "status_code", "classification", "grpc_status
 ROUTE_LABELS = ("direction", "dst", "rt_route")
 ROUTE_RESPONSE_LABELS = (*ROUTE_LABELS, "status_code", "classification", "grpc_status_code")
 
+
+# The `le` labels of the latency buckets, as prometheus_client writes them (Go's float
+# format, which for these bounds is Python's repr), +Inf last.
+_LE = (*(repr(float(bound)) for bound in LATENCY_BUCKETS_MS), "+Inf")
 
 OVERFLOW = "[overflow]"  # a client-chosen label value past the limit of distinct ones
 
@@ -157,11 +160,9 @@ class _Family:
             counter.add_sample(self.name + "_created", labels, series.created)
             if histogram is not None and series.buckets is not None:
                 name, cumulative = histogram.name, 0
-                bounds = (*LATENCY_BUCKETS_MS, float("inf"))
-                for bound, count in zip(bounds, series.buckets, strict=True):
+                for le, count in zip(_LE, series.buckets, strict=True):
                     cumulative += count
-                    le = {**labels, "le": floatToGoString(bound)}
-                    histogram.add_sample(name + "_bucket", le, float(cumulative))
+                    histogram.add_sample(name + "_bucket", {**labels, "le": le}, float(cumulative))
                 histogram.add_sample(name + "_count", labels, float(cumulative))
                 histogram.add_sample(name + "_sum", labels, series.sum)
                 histogram.add_sample(name + "_created", labels, series.created)
@@ -262,7 +263,11 @@ class ProxyMetrics:
         )
 
     def request(self, target: Target) -> None:
-        _count(self._requests, target)
+        family = self._requests
+        series = target._children.get(family)  # (inlined `_count`: on every request)
+        if series is None:
+            series = _series(family, target)
+        series.count += 1
 
     def response(
         self,
@@ -272,7 +277,15 @@ class ProxyMetrics:
         latency_ms: float,
         grpc_status: int | None = None,
     ) -> None:
-        _respond(self._responses, target, status, classification, grpc_status).observe(latency_ms)
+        family = self._responses
+        # (inlined `_respond` and `_Series.observe`: on every request)
+        key = (family, status, classification, grpc_status)
+        series = target._children.get(key)
+        if series is None:
+            series = _respond(family, target, status, classification, grpc_status)
+        series.count += 1
+        series.sum += latency_ms
+        series.buckets[bisect.bisect_left(LATENCY_BUCKETS_MS, latency_ms)] += 1  # type: ignore[index]
 
     def route_request(self, route: Target) -> None:
         _count(self._route_requests, route)
@@ -301,8 +314,13 @@ class ProxyMetrics:
 def _count(family: _Family, target: Target) -> None:
     series = target._children.get(family)
     if series is None:
-        series = target.child(family, lambda: family.series_for(target.values()))
+        series = _series(family, target)
     series.count += 1
+
+
+def _series(family: _Family, target: Target) -> _Series:
+    found: _Series = target.child(family, lambda: family.series_for(target.values()))
+    return found
 
 
 def _respond(
@@ -315,7 +333,9 @@ def _respond(
 
         def make() -> _Series:
             grpc = "" if grpc_status is None else str(grpc_status)
-            return family.series_for((*target.values(), str(status), classification, grpc))
+            # str(): a Classification (a StrEnum) is passed as it is, exported as text.
+            values = (*target.values(), str(status), str(classification), grpc)
+            return family.series_for(values)
 
         series = target.child(key, make)
     return series

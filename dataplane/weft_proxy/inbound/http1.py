@@ -74,6 +74,6 @@ class InboundHttp1:
             classification = (
                 classify_response((), answer.status) if complete else Classification.FAILURE
             )
-            self.metrics.response(target, answer.status, classification.value, latency_ms)
+            self.metrics.response(target, answer.status, classification, latency_ms)
 
         return await relay_counted(answer, stream, count) and head.keep_alive

@@ -125,6 +125,7 @@ class Exchange:
         "keep_client",
         "pool",
         "request",
+        "status",
         "upgrade",
     )
     grpc_status = None
@@ -134,6 +135,7 @@ class Exchange:
         self.connection = connection
         self.request = request
         self.head: ResponseHead
+        self.status = 0  # the final response's (an attribute: read on every request)
         self.upgrade = False  # the response switches protocols: a tunnel follows
         self.keep_client = request.keep_alive
         self._pump: asyncio.Task[bool] | None = None
@@ -203,6 +205,7 @@ class Exchange:
                 await asyncio.wait((exchange._pump,))  # may start before it has stopped
             raise
         exchange.head = event
+        exchange.status = event.status
         exchange.upgrade = event.upgrade
         pump = exchange._pump
         if pump is not None and not continued and not pump.done() and _expects_continue(request):
@@ -211,10 +214,6 @@ class Exchange:
             pump.cancel()
             exchange.keep_client = False
         return exchange
-
-    @property
-    def status(self) -> int:
-        return self.head.status
 
     def discard(self) -> None:
         """Give up on the response (a retry follows, or the relay is over): its

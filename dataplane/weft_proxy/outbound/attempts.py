@@ -116,19 +116,24 @@ def plan_request(
     parent with routes or split matches; `timeout_headers` stands in for it otherwise.
     """
     state = outbound.state_of(service)
-    matchable = request() if state.matches_requests else None
-    route = state.routes.route_for(matchable, port) if matchable is not None else None
-    backend = state.split.pick(matchable)
-    split_backends = service.backends if backend is not service.unmatched_backend else ()
-    group = state.group(backend, port) if backend is not None else None
+    clock = outbound.clock
+    route_target = None
+    if state.matches_requests:
+        matchable = request()
+        route = state.routes.route_for(matchable, port)
+        backend = state.split.pick(matchable)
+        split_backends = service.backends if backend is not service.unmatched_backend else ()
+        group = state.group(backend, port) if backend is not None else None
+        deadline = request_deadline(route.timeout_ms if route else None, matchable.headers, clock)
+        route_target = state.route_target(port, route.name if route is not None else "")
+    else:  # no routes (so no route metrics), no matches: the same way for every request
+        route = None
+        group, split_backends = state.unrouted(port)
+        deadline = request_deadline(None, timeout_headers(), clock)
     if group is None or not group.endpoints:
         raise ProxyError(503, f"no endpoints for {service.name}.{service.namespace}:{port}")
-    clock = outbound.clock
-    headers = matchable.headers if matchable is not None else timeout_headers()
-    deadline = request_deadline(route.timeout_ms if route else None, headers, clock)
     timeout_ms = round(deadline.remaining(clock) * 1000) if deadline is not None else None
     state.budget.record_request()
-    route_target = state.route_target(port, route.name if route is not None else "")
     return Plan(
         state,
         group,
@@ -223,7 +228,8 @@ class Attempt(Generic[AnswerT]):
             failed = classification is Classification.FAILURE
             self.plan.group.accrual.record(self.key, failed=failed)
         grpc = grpc_status if grpc_status is not None else self.answer.grpc_status
-        status, value = self.answer.status, classification.value
+        # A StrEnum is its value: passed as it is, without the enum's property lookup.
+        status, value = self.answer.status, classification
         metrics.response(self.target, status, value, self.latency_ms, grpc)
         route = self.plan.route_target
         if route is not None:
@@ -313,7 +319,7 @@ async def _attempts(
 ) -> Attempt[AnswerT]:
     state, route = plan.state, plan.route_target
     classes = plan.route.response_classes if plan.route else ()
-    route_name = plan.route_name
+    route_name = plan.route.name if plan.route is not None else ""
     tried: Tried | None = None  # made for a second attempt only: most requests have one
     key = plan.group.pick()
     if key is None:

@@ -16,7 +16,7 @@ from weft_proxy.outbound.request_body import RequestBody
 from weft_proxy.outbound.state import EndpointKey, OutboundState
 from weft_proxy.policies import request_match
 from weft_proxy.policies.classify import Classification, classify_response
-from weft_proxy.protocols.http1 import RequestHead
+from weft_proxy.protocols.http1 import RequestHead, find_header
 
 ADDRESS_PORT = tuple[str, int]
 _ENDINGS = {
@@ -39,7 +39,7 @@ class OutboundHttp1:
         original_dst: ADDRESS_PORT | None,
     ) -> bool:
         """Serve one request; True if the client connection may carry another."""
-        authority = (head.header(b"host") or b"").decode("latin-1")
+        authority = (find_header(head.headers, b"host") or b"").decode("latin-1")
         try:
             state = self.state
             # Known already (most requests): no coroutine for the discovery there is none of.
@@ -142,7 +142,7 @@ class OutboundHttp1:
             classification = (
                 classify_response((), answer.status) if complete else Classification.FAILURE
             )
-            self.metrics.response(target, answer.status, classification.value, latency_ms)
+            self.metrics.response(target, answer.status, classification, latency_ms)
 
         keep_alive = await relay_counted(answer, stream, count)
         return keep_alive and head.keep_alive
