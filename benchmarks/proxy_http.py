@@ -191,6 +191,16 @@ def hey(port: int, rate: int, workers: int, seconds: float) -> list[float]:
     return [float(r["response-time"]) for r in rows if r["status-code"] == "200"]
 
 
+def hey_count(port: int, requests: int, workers: int = 4) -> int:
+    """Send `requests` requests as fast as answered (closed loop); the number of 200s."""
+    out = subprocess.run(
+        ["taskset", "-c", "1", str(HEY), "-n", str(requests), "-c", str(workers),
+         "-host", AUTHORITY, "-o", "csv", f"http://127.0.0.1:{port}/"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return sum(1 for row in csv.DictReader(io.StringIO(out)) if row["status-code"] == "200")
+
+
 def parse_vegeta(report: str) -> Latency:
     """`vegeta report -type=json` (latencies in ns) as a Latency."""
     data = json.loads(report)
@@ -258,8 +268,12 @@ def measure(
 
 
 @contextlib.contextmanager
-def running(names: list[str], folder: Path) -> Iterator[list[Target]]:
-    """The backend and the chosen paths to it, listening; stopped on the way out."""
+def running(
+    names: list[str], folder: Path, wrap_weft: list[str] | None = None, within: float = 10.0
+) -> Iterator[list[Target]]:
+    """The backend and the chosen paths to it, listening; stopped on the way out.
+    `wrap_weft` runs the Weft proxy under a command (valgrind), `within` the time it
+    may take to start listening."""
     processes: list[subprocess.Popen[bytes]] = []
     try:
         backend = free_port()
@@ -274,13 +288,14 @@ def running(names: list[str], folder: Path) -> Iterator[list[Target]]:
                 continue
             if name == "weft":
                 cmd = [sys.executable, str(HERE / "weft_static_proxy.py"), str(port), str(backend)]
+                cmd = [*(wrap_weft or []), *cmd]
             elif name == "haproxy":
                 cmd = ["haproxy", "-db", "-f", str(haproxy_conf(folder, port, backend))]
             else:
                 cmd = ["nginx", "-c", str(nginx_conf(folder, port, backend)), "-g", "daemon off;"]
             process = start(cmd)
             processes.append(process)
-            wait_listening(port)
+            wait_listening(port, within if name == "weft" else 10.0)
             # nginx proxies in its worker (the master's child); the others in themselves.
             pids = (children(process.pid) or [process.pid]) if name == "nginx" else [process.pid]
             targets.append(Target(name, port, pids))

@@ -4,7 +4,7 @@ ratios docs/benchmarks.md records, and how a profile becomes its top functions."
 from __future__ import annotations
 
 import pytest
-from profile_proxy import hot_functions
+from profile_proxy import callgrind_total, hot_functions
 from proxy_http import Latency, Result, arguments, parse_vegeta, report
 
 # `vegeta report -type=json` of a real run (v12.13.0), latencies in nanoseconds.
@@ -75,3 +75,11 @@ def test_hot_functions_share_samples_by_own_time_and_count_recursion_once() -> N
         "parse (http1.py:10)": (0.25, 0.5),
         "run (loop.py:1)": (0.25, 1.0),
     }
+
+
+def test_a_callgrind_dump_gives_its_instruction_total() -> None:
+    dump = "version: 1\ncmd: python proxy.py\nevents: Ir\nfn=main\n3 5\nsummary: 123456\n"
+    assert callgrind_total(dump) == 123456
+    assert callgrind_total("events: Ir\ntotals: 42\n") == 42
+    with pytest.raises(ValueError, match="no summary"):
+        callgrind_total("events: Ir\n")
