@@ -17,7 +17,7 @@ import asyncio
 import enum
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -65,11 +65,11 @@ def timeout_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, s
     """Only the headers a client may shorten its deadline with, for a parent without
     routes (whose requests are not otherwise decoded). Names are lower case, as both
     HTTP/1 (parsed) and HTTP/2 heads have them."""
-    return [
-        (key.decode("latin-1"), value.decode("latin-1"))
-        for key, value in headers
-        if key in _TIMEOUT_HEADERS
-    ]
+    found: list[tuple[str, str]] = []
+    for key, value in headers:  # (a loop, not a comprehension: no frame of its own)
+        if key in _TIMEOUT_HEADERS:
+            found.append((key.decode("latin-1"), value.decode("latin-1")))
+    return found
 
 
 @dataclass(slots=True)
@@ -107,13 +107,14 @@ def plan_request(
     port: int,
     authority: str,
     request: Callable[[], RequestHead],
-    timeout_headers: Callable[[], Sequence[tuple[str, str]]],
+    headers: Iterable[tuple[bytes, bytes]],
 ) -> Plan:
     """Route, backend and deadline of a request to `service`; a ProxyError (503) when the
     backend chosen has no endpoints. Counts the request in the retry budget.
 
     `request` builds the request for matching, which costs: it is called only for a
-    parent with routes or split matches; `timeout_headers` stands in for it otherwise.
+    parent with routes or split matches; otherwise only the timeout headers of the
+    request's `headers` (as they came, lower case) are read.
     """
     state = outbound.state_of(service)
     clock = outbound.clock
@@ -129,7 +130,7 @@ def plan_request(
     else:  # no routes (so no route metrics), no matches: the same way for every request
         route = None
         group, split_backends = state.unrouted(port)
-        deadline = request_deadline(None, timeout_headers(), clock)
+        deadline = request_deadline(None, timeout_headers(headers), clock)
     if group is None or not group.endpoints:
         raise ProxyError(503, f"no endpoints for {service.name}.{service.namespace}:{port}")
     timeout_ms = round(deadline.remaining(clock) * 1000) if deadline is not None else None

@@ -75,7 +75,7 @@ class OutboundHttp1:
             port,
             authority,
             lambda: request_match.RequestHead.from_http1(head),
-            lambda: attempts.timeout_headers(head.headers),
+            head.headers,
         )
         retryable = plan.route is not None and plan.route.is_retryable and not head.upgrade
         body = RequestBody(client_body(head, stream), retryable=retryable)

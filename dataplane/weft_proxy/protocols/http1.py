@@ -548,9 +548,9 @@ def forwarded_headers(headers: Headers, *, keep_upgrade: bool = False) -> Header
 
 
 def _head_bytes(start_line: bytes, headers: Headers) -> bytes:
-    lines = [start_line]
-    lines += [key + b": " + value for key, value in headers]
-    return b"\r\n".join(lines) + b"\r\n\r\n"
+    # map(b": ".join, ...) joins each (name, value) pair in C; the two empty lines end
+    # the head with its blank line.
+    return b"\r\n".join([start_line, *map(b": ".join, headers), b"", b""])
 
 
 def request_head_bytes(method: str, target: bytes, headers: Headers) -> bytes:
