@@ -249,12 +249,14 @@ class ProxyMetrics:
         self.tcp_write_bytes_total = Counter(
             "tcp_write_bytes", "Bytes written to the peer", peer, registry=r
         )
-        self.inbound_http_authz_allow_total = Counter(
-            "inbound_http_authz_allow", "HTTP requests authorized", TARGET_LABELS, registry=r
+        # Per request too: plain numbers, as the families above.
+        self._http_allowed = _Family(
+            "inbound_http_authz_allow", "HTTP requests authorized", TARGET_LABELS
         )
-        self.inbound_http_authz_deny_total = Counter(
-            "inbound_http_authz_deny", "HTTP requests denied", TARGET_LABELS, registry=r
+        self._http_denied = _Family(
+            "inbound_http_authz_deny", "HTTP requests denied", TARGET_LABELS
         )
+        r.register(_Families([self._http_allowed, self._http_denied]))
         self.inbound_tcp_authz_allow_total = Counter(
             "inbound_tcp_authz_allow", "TCP connections authorized", TARGET_LABELS, registry=r
         )
@@ -286,6 +288,13 @@ class ProxyMetrics:
         series.count += 1
         series.sum += latency_ms
         series.buckets[bisect.bisect_left(LATENCY_BUCKETS_MS, latency_ms)] += 1  # type: ignore[index]
+
+    def http_authz_allow(self, target: Target) -> None:
+        """An inbound HTTP request was authorized (`inbound_http_authz_allow_total`)."""
+        _count(self._http_allowed, target)
+
+    def http_authz_deny(self, target: Target) -> None:
+        _count(self._http_denied, target)
 
     def route_request(self, route: Target) -> None:
         _count(self._route_requests, route)
