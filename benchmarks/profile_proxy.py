@@ -9,16 +9,17 @@ an occasional torn stack, no added latency) from core 1, beside the load generat
 which then has less of that core: compare the latency printed here with other profiles'
 runs, not with proxy_http.py's.
 
-`--instructions N` instead counts the instructions the proxy process executes per
-request, under valgrind's callgrind, over N requests (hey, 4 connections, closed loop,
-after a warm-up): unlike CPU time, the count hardly moves with the machine's load (the
-proxy runs some 50 times slower under valgrind; what it executes is the same), so two
-versions of the code compare on a busy machine. It counts the kernel's work on the
-proxy's behalf (system calls) not at all: a lower bound of the cost, for comparisons.
+`--instructions SECONDS` instead counts the instructions the proxy process executes per
+request, under valgrind's callgrind, over SECONDS of load (wrk, 4 connections, closed
+loop, after a warm-up; needs only nginx, wrk and valgrind): unlike CPU time, the count
+hardly moves with the machine's load (the proxy runs some 50 times slower under
+valgrind; what it executes is the same), so two versions of the code compare on a busy
+machine. It counts none of the kernel's work for the proxy (system calls): a lower
+bound of the cost, for comparisons.
 
 Usage: .venv/bin/python benchmarks/profile_proxy.py [--rate 1000] [--seconds 15]
        [--output FILE.speedscope.json] [--top 25] [--native]
-       .venv/bin/python benchmarks/profile_proxy.py --instructions 1000
+       .venv/bin/python benchmarks/profile_proxy.py --instructions 20
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from proxy_http import cpu_seconds, ensure_tools, hey_count, load_note, running, vegeta
+from proxy_http import AUTHORITY, cpu_seconds, ensure_tools, load_note, running, vegeta
 
 VALGRIND_START_S = 900.0  # the proxy's imports under valgrind, on a loaded machine
 
@@ -87,25 +88,44 @@ def callgrind_total(dump: str) -> int:
     raise ValueError("no summary or totals line in the callgrind dump")
 
 
-def instructions(requests: int) -> None:
+def wrk_requests(output: str) -> int:
+    """The requests a wrk run completed ("N requests in ..."); ValueError if any was
+    answered other than 2xx or 3xx."""
+    if "Non-2xx or 3xx responses" in output:
+        raise ValueError("some requests were not answered 2xx or 3xx")
+    for line in output.splitlines():
+        if " requests in " in line:
+            return int(line.split()[0])
+    raise ValueError("no request count in wrk's output")
+
+
+def wrk_run(port: int, seconds: float) -> int:
+    out = subprocess.run(
+        ["taskset", "-c", "1", "wrk", "-t1", "-c4", f"-d{seconds:.0f}s", "--timeout", "10s",
+         "-H", f"Host: {AUTHORITY}", f"http://127.0.0.1:{port}/"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return wrk_requests(out)
+
+
+def instructions(seconds: float) -> None:
     valgrind = shutil.which("valgrind")
     control = shutil.which("callgrind_control")
-    if valgrind is None or control is None:
-        raise SystemExit("valgrind not found: apt-get install valgrind")
+    missing = [tool for tool in ("nginx", "wrk", "taskset") if not shutil.which(tool)]
+    if valgrind is None or control is None or missing:
+        raise SystemExit(f"missing {missing or ['valgrind']}: apt-get install valgrind wrk nginx")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
         wrap = [valgrind, "--tool=callgrind", f"--callgrind-out-file={out}"]
         with running(["weft"], Path(tmp), wrap, VALGRIND_START_S) as targets:
             (weft,) = targets
             pid = str(weft.pids[0])  # taskset execs valgrind, which runs the proxy in place
-            hey_count(weft.port, 200)  # warm-up: connections, pools, first-use caches
+            wrk_run(weft.port, 5)  # warm-up: connections, pools, first-use caches
             subprocess.run([control, "-z", pid], check=True, capture_output=True)
-            answered = hey_count(weft.port, requests)
+            requests = wrk_run(weft.port, seconds)
             subprocess.run([control, "-d", pid], check=True, capture_output=True)
             dumps = sorted(Path(tmp).glob("callgrind.out*"), key=lambda p: p.stat().st_mtime)
             total = callgrind_total(dumps[-1].read_text())
-    if answered != requests:
-        raise SystemExit(f"{requests - answered} of {requests} requests not answered 200")
     print(f"weft: {total / requests:,.0f} instructions per request ({requests} requests)")
 
 
@@ -118,19 +138,22 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--native", action="store_true", help="C frames too (uvloop, ssl)")
     parser.add_argument(
-        "--instructions", type=int, metavar="N", help="count instructions over N requests"
+        "--instructions",
+        type=float,
+        metavar="SECONDS",
+        help="count instructions per request over SECONDS of load (wrk) under callgrind",
     )
     return parser.parse_args()
 
 
 def main() -> None:
     args = arguments()
-    ensure_tools()
     if args.instructions:
         print(f"before: {load_note()}", flush=True)
         instructions(args.instructions)
         print(f"after: {load_note()}")
         return
+    ensure_tools()
     spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
     if spy is None:
         raise SystemExit("py-spy not found: .venv/bin/pip install py-spy (it is in [dev])")

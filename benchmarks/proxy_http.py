@@ -191,16 +191,6 @@ def hey(port: int, rate: int, workers: int, seconds: float) -> list[float]:
     return [float(r["response-time"]) for r in rows if r["status-code"] == "200"]
 
 
-def hey_count(port: int, requests: int, workers: int = 4) -> int:
-    """Send `requests` requests as fast as answered (closed loop); the number of 200s."""
-    out = subprocess.run(
-        ["taskset", "-c", "1", str(HEY), "-n", str(requests), "-c", str(workers),
-         "-host", AUTHORITY, "-o", "csv", f"http://127.0.0.1:{port}/"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    return sum(1 for row in csv.DictReader(io.StringIO(out)) if row["status-code"] == "200")
-
-
 def parse_vegeta(report: str) -> Latency:
     """`vegeta report -type=json` (latencies in ns) as a Latency."""
     data = json.loads(report)
