@@ -15,7 +15,9 @@ loop, after a warm-up; needs only nginx, wrk and valgrind): unlike CPU time, the
 hardly moves with the machine's load (the proxy runs some 50 times slower under
 valgrind; what it executes is the same), so two versions of the code compare on a busy
 machine. It counts none of the kernel's work for the proxy (system calls): a lower
-bound of the cost, for comparisons.
+bound of the cost, for comparisons. The window includes the set-up of wrk's 4
+connections (a few million instructions): give it enough seconds (60 on a loaded
+machine) for that to weigh little, and compare runs with similar request counts.
 
 Usage: .venv/bin/python benchmarks/profile_proxy.py [--rate 1000] [--seconds 15]
        [--output FILE.speedscope.json] [--top 25] [--native]
@@ -116,7 +118,7 @@ def instructions(seconds: float) -> None:
         raise SystemExit(f"missing {missing or ['valgrind']}: apt-get install valgrind wrk nginx")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
-        wrap = [valgrind, "--tool=callgrind", f"--callgrind-out-file={out}"]
+        wrap = [valgrind, "-q", "--tool=callgrind", f"--callgrind-out-file={out}"]
         with running(["weft"], Path(tmp), wrap, VALGRIND_START_S) as targets:
             (weft,) = targets
             pid = str(weft.pids[0])  # taskset execs valgrind, which runs the proxy in place
