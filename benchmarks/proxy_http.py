@@ -258,8 +258,12 @@ def measure(
 
 
 @contextlib.contextmanager
-def running(names: list[str], folder: Path) -> Iterator[list[Target]]:
-    """The backend and the chosen paths to it, listening; stopped on the way out."""
+def running(
+    names: list[str], folder: Path, wrap_weft: list[str] | None = None, within: float = 10.0
+) -> Iterator[list[Target]]:
+    """The backend and the chosen paths to it, listening; stopped on the way out.
+    `wrap_weft` runs the Weft proxy under a command (valgrind), `within` the time it
+    may take to start listening."""
     processes: list[subprocess.Popen[bytes]] = []
     try:
         backend = free_port()
@@ -274,13 +278,14 @@ def running(names: list[str], folder: Path) -> Iterator[list[Target]]:
                 continue
             if name == "weft":
                 cmd = [sys.executable, str(HERE / "weft_static_proxy.py"), str(port), str(backend)]
+                cmd = [*(wrap_weft or []), *cmd]
             elif name == "haproxy":
                 cmd = ["haproxy", "-db", "-f", str(haproxy_conf(folder, port, backend))]
             else:
                 cmd = ["nginx", "-c", str(nginx_conf(folder, port, backend)), "-g", "daemon off;"]
             process = start(cmd)
             processes.append(process)
-            wait_listening(port)
+            wait_listening(port, within if name == "weft" else 10.0)
             # nginx proxies in its worker (the master's child); the others in themselves.
             pids = (children(process.pid) or [process.pid]) if name == "nginx" else [process.pid]
             targets.append(Target(name, port, pids))

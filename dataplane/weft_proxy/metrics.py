@@ -8,10 +8,13 @@ not apply is empty, which Prometheus treats as absent.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import bisect
+import time
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.metrics_core import Metric
 
 LATENCY_BUCKETS_MS = (
     1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500,
@@ -42,6 +45,10 @@ RESPONSE_LABELS = (*TARGET_LABELS, "status_code", "classification", "grpc_status
 ROUTE_LABELS = ("direction", "dst", "rt_route")
 ROUTE_RESPONSE_LABELS = (*ROUTE_LABELS, "status_code", "classification", "grpc_status_code")
 
+
+# The `le` labels of the latency buckets, as prometheus_client writes them (Go's float
+# format, which for these bounds is Python's repr), +Inf last.
+_LE = (*(repr(float(bound)) for bound in LATENCY_BUCKETS_MS), "+Inf")
 
 OVERFLOW = "[overflow]"  # a client-chosen label value past the limit of distinct ones
 
@@ -94,52 +101,141 @@ class Target:
         return found
 
 
+class _Series:
+    """One labelled series of a request counter (and, for responses, its latency
+    histogram), counted in plain numbers and read at scrape time: a prometheus_client
+    child costs a lock and a handful of calls per increment, on every request."""
+
+    __slots__ = ("buckets", "count", "created", "sum")
+
+    def __init__(self, histogram: bool) -> None:
+        self.count = 0
+        self.sum = 0.0
+        # Per bucket of LATENCY_BUCKETS_MS, then +Inf; not cumulative until exported.
+        self.buckets = [0] * (len(LATENCY_BUCKETS_MS) + 1) if histogram else None
+        self.created = time.time()
+
+    def observe(self, ms: float) -> None:
+        self.count += 1
+        self.sum += ms
+        # As prometheus_client's Histogram: the first bucket whose bound is >= ms.
+        self.buckets[bisect.bisect_left(LATENCY_BUCKETS_MS, ms)] += 1  # type: ignore[index]
+
+
+class _Family:
+    """A counter family (with, for `histogram`, the latency histogram of the same series)
+    whose series are `_Series`, exported as prometheus_client's Counter and Histogram
+    export theirs: `name_total` and `name_created`; `_bucket`, `_count`, `_sum`,
+    `_created`."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labels: tuple[str, ...],
+        histogram: tuple[str, str] | None = None,  # its name and documentation
+    ) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labels = labels
+        self.histogram = histogram
+        self.series: dict[tuple[str, ...], _Series] = {}
+
+    def series_for(self, values: tuple[str, ...]) -> _Series:
+        """The series of these label values: shared by every Target that has them (a
+        Target rebuilt after a config push counts on where the old one left off)."""
+        found = self.series.get(values)
+        if found is None:
+            found = self.series[values] = _Series(self.histogram is not None)
+        return found
+
+    def collect(self) -> Iterator[Metric]:
+        counter = Metric(self.name, self.documentation, "counter")
+        histogram = None
+        if self.histogram is not None:
+            histogram = Metric(self.histogram[0], self.histogram[1], "histogram")
+        for values, series in list(self.series.items()):
+            labels = dict(zip(self.labels, values, strict=True))
+            counter.add_sample(self.name + "_total", labels, float(series.count))
+            counter.add_sample(self.name + "_created", labels, series.created)
+            if histogram is not None and series.buckets is not None:
+                name, cumulative = histogram.name, 0
+                for le, count in zip(_LE, series.buckets, strict=True):
+                    cumulative += count
+                    histogram.add_sample(name + "_bucket", {**labels, "le": le}, float(cumulative))
+                histogram.add_sample(name + "_count", labels, float(cumulative))
+                histogram.add_sample(name + "_sum", labels, series.sum)
+                histogram.add_sample(name + "_created", labels, series.created)
+        yield counter
+        if histogram is not None:
+            yield histogram
+
+    def describe(self) -> Iterator[Metric]:
+        yield Metric(self.name, self.documentation, "counter")
+        if self.histogram is not None:
+            yield Metric(self.histogram[0], self.histogram[1], "histogram")
+
+
+class _Families:
+    """The request families, as one collector in the registry (in this order)."""
+
+    def __init__(self, families: list[_Family]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.families:
+            yield from family.collect()
+
+    def describe(self) -> Iterator[Metric]:
+        for family in self.families:
+            yield from family.describe()
+
+
 class ProxyMetrics:
     """All metric families of one proxy, in a registry of its own (tests run several).
 
     Endpoint families (`request_total`, `response_total`, ...) count every attempt, as
     the endpoint saw it: a retried failure counts as a failure. Route families count per
     ServiceProfile route what the client saw (`route_*`: after retries) and every
-    attempt (`route_actual_*`), as Linkerd's do.
+    attempt (`route_actual_*`), as Linkerd's do. The per-request families are counted in
+    plain numbers (`_Family`), the others in prometheus_client's metrics.
     """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.request_total = Counter("request", "HTTP requests", TARGET_LABELS, registry=r)
-        self.response_total = Counter("response", "HTTP responses", RESPONSE_LABELS, registry=r)
-        self.response_latency_ms = Histogram(
-            "response_latency_ms",
-            "Time from request head to response head, in milliseconds",
-            RESPONSE_LABELS,
-            buckets=LATENCY_BUCKETS_MS,
-            registry=r,
+        self._requests = _Family("request", "HTTP requests", TARGET_LABELS)
+        latency = "Time from request head to response head, in milliseconds"
+        self._responses = _Family(
+            "response", "HTTP responses", RESPONSE_LABELS, ("response_latency_ms", latency)
         )
-        self.route_request_total = Counter(
-            "route_request", "HTTP requests per route", ROUTE_LABELS, registry=r
-        )
-        self.route_response_total = Counter(
+        self._route_requests = _Family("route_request", "HTTP requests per route", ROUTE_LABELS)
+        latency = "Time from request head to the response head the client got, in milliseconds"
+        self._route_responses = _Family(
             "route_response",
             "HTTP responses per route, as the client got them (after retries)",
             ROUTE_RESPONSE_LABELS,
-            registry=r,
+            ("route_response_latency_ms", latency),
         )
-        self.route_response_latency_ms = Histogram(
-            "route_response_latency_ms",
-            "Time from request head to the response head the client got, in milliseconds",
-            ROUTE_RESPONSE_LABELS,
-            buckets=LATENCY_BUCKETS_MS,
-            registry=r,
+        self._route_actual_requests = _Family(
+            "route_actual_request", "HTTP attempts per route, retries included", ROUTE_LABELS
         )
-        self.route_actual_request_total = Counter(
-            "route_actual_request", "HTTP attempts per route, retries included", ROUTE_LABELS,
-            registry=r,
-        )  # fmt: skip
-        self.route_actual_response_total = Counter(
+        self._route_actual_responses = _Family(
             "route_actual_response",
             "HTTP responses per route to every attempt, retried ones included",
             ROUTE_RESPONSE_LABELS,
-            registry=r,
+        )
+        r.register(
+            _Families(
+                [
+                    self._requests,
+                    self._responses,
+                    self._route_requests,
+                    self._route_responses,
+                    self._route_actual_requests,
+                    self._route_actual_responses,
+                ]
+            )
         )
         peer = (*TARGET_LABELS, "peer")
         self.tcp_open_total = Counter("tcp_open", "TCP connections opened", peer, registry=r)
@@ -153,12 +249,14 @@ class ProxyMetrics:
         self.tcp_write_bytes_total = Counter(
             "tcp_write_bytes", "Bytes written to the peer", peer, registry=r
         )
-        self.inbound_http_authz_allow_total = Counter(
-            "inbound_http_authz_allow", "HTTP requests authorized", TARGET_LABELS, registry=r
+        # Per request too: plain numbers, as the families above.
+        self._http_allowed = _Family(
+            "inbound_http_authz_allow", "HTTP requests authorized", TARGET_LABELS
         )
-        self.inbound_http_authz_deny_total = Counter(
-            "inbound_http_authz_deny", "HTTP requests denied", TARGET_LABELS, registry=r
+        self._http_denied = _Family(
+            "inbound_http_authz_deny", "HTTP requests denied", TARGET_LABELS
         )
+        r.register(_Families([self._http_allowed, self._http_denied]))
         self.inbound_tcp_authz_allow_total = Counter(
             "inbound_tcp_authz_allow", "TCP connections authorized", TARGET_LABELS, registry=r
         )
@@ -167,7 +265,11 @@ class ProxyMetrics:
         )
 
     def request(self, target: Target) -> None:
-        _count(self.request_total, target)
+        family = self._requests
+        series = target._children.get(family)  # (inlined `_count`: on every request)
+        if series is None:
+            series = _series(family, target)
+        series.count += 1
 
     def response(
         self,
@@ -177,11 +279,25 @@ class ProxyMetrics:
         latency_ms: float,
         grpc_status: int | None = None,
     ) -> None:
-        outcome = (status, classification, grpc_status)
-        _respond(self.response_total, self.response_latency_ms, target, outcome, latency_ms)
+        family = self._responses
+        # (inlined `_respond` and `_Series.observe`: on every request)
+        key = (family, status, classification, grpc_status)
+        series = target._children.get(key)
+        if series is None:
+            series = _respond(family, target, status, classification, grpc_status)
+        series.count += 1
+        series.sum += latency_ms
+        series.buckets[bisect.bisect_left(LATENCY_BUCKETS_MS, latency_ms)] += 1  # type: ignore[index]
+
+    def http_authz_allow(self, target: Target) -> None:
+        """An inbound HTTP request was authorized (`inbound_http_authz_allow_total`)."""
+        _count(self._http_allowed, target)
+
+    def http_authz_deny(self, target: Target) -> None:
+        _count(self._http_denied, target)
 
     def route_request(self, route: Target) -> None:
-        _count(self.route_request_total, route)
+        _count(self._route_requests, route)
 
     def route_response(
         self,
@@ -191,41 +307,44 @@ class ProxyMetrics:
         latency_ms: float,
         grpc_status: int | None = None,
     ) -> None:
-        outcome = (status, classification, grpc_status)
-        total, latency = self.route_response_total, self.route_response_latency_ms
-        _respond(total, latency, route, outcome, latency_ms)
+        family = self._route_responses
+        _respond(family, route, status, classification, grpc_status).observe(latency_ms)
 
     def route_actual_request(self, route: Target) -> None:
-        _count(self.route_actual_request_total, route)
+        _count(self._route_actual_requests, route)
 
     def route_actual_response(
         self, route: Target, status: int, classification: str, grpc_status: int | None = None
     ) -> None:
-        outcome = (status, classification, grpc_status)
-        _respond(self.route_actual_response_total, None, route, outcome, 0.0)
+        family = self._route_actual_responses
+        _respond(family, route, status, classification, grpc_status).count += 1
 
 
-def _count(counter: Counter, target: Target) -> None:
-    target.child(counter, lambda: counter.labels(*target.values())).inc()
+def _count(family: _Family, target: Target) -> None:
+    series = target._children.get(family)
+    if series is None:
+        series = _series(family, target)
+    series.count += 1
+
+
+def _series(family: _Family, target: Target) -> _Series:
+    found: _Series = target.child(family, lambda: family.series_for(target.values()))
+    return found
 
 
 def _respond(
-    total: Counter,
-    latency: Histogram | None,
-    target: Target,
-    outcome: tuple[int, str, int | None],  # status, classification, gRPC status
-    ms: float,
-) -> None:
-    """Count a response in `total` and its latency in `latency` (if any), through the
-    target's children for that outcome, made on first use."""
+    family: _Family, target: Target, status: int, classification: str, grpc_status: int | None
+) -> _Series:
+    """The target's series of `family` for this outcome, made on first use."""
+    key = (family, status, classification, grpc_status)
+    series: _Series | None = target._children.get(key)
+    if series is None:
 
-    def make() -> tuple[Any, Any]:
-        status, classification, grpc_status = outcome
-        grpc = "" if grpc_status is None else str(grpc_status)
-        values = (*target.values(), str(status), classification, grpc)
-        return total.labels(*values), latency.labels(*values) if latency is not None else None
+        def make() -> _Series:
+            grpc = "" if grpc_status is None else str(grpc_status)
+            # str(): a Classification (a StrEnum) is passed as it is, exported as text.
+            values = (*target.values(), str(status), str(classification), grpc)
+            return family.series_for(values)
 
-    counter, histogram = target.child((total, outcome), make)
-    counter.inc()
-    if histogram is not None:
-        histogram.observe(ms)
+        series = target.child(key, make)
+    return series

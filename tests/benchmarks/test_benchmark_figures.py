@@ -4,7 +4,7 @@ ratios docs/benchmarks.md records, and how a profile becomes its top functions."
 from __future__ import annotations
 
 import pytest
-from profile_proxy import hot_functions
+from profile_proxy import callgrind_total, hot_functions, wrk_requests
 from proxy_http import Latency, Result, arguments, parse_vegeta, report
 
 # `vegeta report -type=json` of a real run (v12.13.0), latencies in nanoseconds.
@@ -75,3 +75,27 @@ def test_hot_functions_share_samples_by_own_time_and_count_recursion_once() -> N
         "parse (http1.py:10)": (0.25, 0.5),
         "run (loop.py:1)": (0.25, 1.0),
     }
+
+
+def test_a_callgrind_dump_gives_its_instruction_total() -> None:
+    dump = "version: 1\ncmd: python proxy.py\nevents: Ir\nfn=main\n3 5\nsummary: 123456\n"
+    assert callgrind_total(dump) == 123456
+    assert callgrind_total("events: Ir\ntotals: 42\n") == 42
+    with pytest.raises(ValueError, match="no summary"):
+        callgrind_total("events: Ir\n")
+
+
+WRK_OUTPUT = """Running 20s test @ http://127.0.0.1:8080/
+  1 threads and 4 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   131.40ms   20.11ms 301.52ms   80.00%
+  612 requests in 20.03s, 98.21KB read
+Requests/sec:     30.55
+"""
+
+
+def test_wrk_output_gives_the_requests_completed_and_refuses_failed_answers() -> None:
+    assert wrk_requests(WRK_OUTPUT) == 612
+    failed = WRK_OUTPUT + "  Non-2xx or 3xx responses: 3\n"
+    with pytest.raises(ValueError, match="not answered"):
+        wrk_requests(failed)

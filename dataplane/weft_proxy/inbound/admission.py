@@ -8,6 +8,7 @@ verdict before they forward anything; the proxy asks it how a port is served.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from weft_api.config import Protocol, ProxyConfig
 from weft_proxy.metrics import BoundedValues, ProxyMetrics, Target
@@ -72,18 +73,27 @@ class Admission:
         return self._policy.server_for(port).authorize(client, request)
 
     def admit_http(
-        self, port: int, client: Client, request: MatchableRequest, authority: str
+        self,
+        port: int,
+        client: Client,
+        request: Callable[[], MatchableRequest],
+        authority: str,
     ) -> Target | None:
         """Authorize an HTTP request, counted as allowed or denied: its metric labels if
-        allowed, None if not."""
-        verdict = self._authorize(port, client, request)
+        allowed, None if not. `request` builds it for matching, which costs: it is called
+        only when an authorization of the port's server is limited to routes."""
+        policy = self._policy
+        if policy is None:
+            return None
+        server = policy.server_for(port)
+        verdict = server.authorize(client, request() if server.matches_requests else None)
         if verdict is None or not verdict.allowed:
             if verdict is not None:
                 target = self._target(verdict, client, port, authority)
-                self.metrics.inbound_http_authz_deny_total.labels(*target.values()).inc()
+                self.metrics.http_authz_deny(target)
             return None
         target = self._target(verdict, client, port, authority)
-        self.metrics.inbound_http_authz_allow_total.labels(*target.values()).inc()
+        self.metrics.http_authz_allow(target)
         return target
 
     def admit_tcp(self, port: int, client: Client) -> Target | None:

@@ -3,6 +3,8 @@ application on the pod's loopback over a pooled connection."""
 
 from __future__ import annotations
 
+import functools
+
 from weft_proxy.errors import error_response
 from weft_proxy.inbound.admission import APP_HOST, Admission
 from weft_proxy.io.http1_client import Http1Pool, MalformedResponse
@@ -35,7 +37,7 @@ class InboundHttp1:
     ) -> bool:
         """Serve one request; True if the client connection may carry another."""
         authority = (head.header(b"host") or b"").decode("latin-1")
-        request = MatchableRequest.from_http1(head)
+        request = functools.partial(MatchableRequest.from_http1, head)
         target = self.admission.admit_http(port, client, request, authority)
         if target is None:
             if head.upgrade:
@@ -74,6 +76,6 @@ class InboundHttp1:
             classification = (
                 classify_response((), answer.status) if complete else Classification.FAILURE
             )
-            self.metrics.response(target, answer.status, classification.value, latency_ms)
+            self.metrics.response(target, answer.status, classification, latency_ms)
 
         return await relay_counted(answer, stream, count) and head.keep_alive

@@ -3,6 +3,8 @@ forwarded to the application on the pod's loopback over HTTP/2 (h2c, prior knowl
 
 from __future__ import annotations
 
+import functools
+
 from weft_proxy.inbound.admission import APP_HOST, Admission
 from weft_proxy.io.http2_client import Http2Pool
 from weft_proxy.io.http2_forward import exchange, request_body
@@ -25,7 +27,7 @@ class InboundHttp2:
 
     async def handle(self, stream: Stream, *, client: Client, port: int) -> None:
         admission = self.admission
-        request = MatchableRequest.from_http2(stream.headers)
+        request = functools.partial(MatchableRequest.from_http2, stream.headers)
         authority = (header_value(stream.headers, b":authority") or b"").decode("latin-1")
         target = admission.admit_http(port, client, request, authority)
         if target is None:

@@ -90,12 +90,19 @@ class Http1Pool:
         self._open = opener or plain(host, port)
         self._idle: list[UpstreamConnection] = []
 
-    async def acquire(self) -> UpstreamConnection:
+    def idle(self) -> UpstreamConnection | None:
+        """A usable idle connection, if there is one (no coroutine: most exchanges)."""
         while self._idle:
             connection = self._idle.pop()
             if connection.usable:
                 return connection
             connection.close()
+        return None
+
+    async def acquire(self) -> UpstreamConnection:
+        connection = self.idle()
+        if connection is not None:
+            return connection
         async with asyncio.timeout(CONNECT_TIMEOUT_S):
             reader, writer = await self._open()
         return UpstreamConnection.adopt(reader, writer)

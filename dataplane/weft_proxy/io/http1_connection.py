@@ -31,6 +31,7 @@ class Http1Connection(asyncio.Protocol):
     __slots__ = (
         "_drain_waiter",
         "_feed",
+        "_loop",
         "_paused_reading",
         "_paused_writing",
         "_peer",
@@ -49,6 +50,7 @@ class Http1Connection(asyncio.Protocol):
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # connection_made
+        self._loop = asyncio.get_running_loop()  # for the futures `arrival` makes
         self.events: deque[Event] = deque()
         self.failed: ProtocolError | None = None  # the bytes after `events` broke HTTP/1
         self.eof = False  # the peer sent its FIN (or the connection is gone)
@@ -173,7 +175,7 @@ class Http1Connection(asyncio.Protocol):
             self._paused_reading = False
             self._unread = 0
             self.transport.resume_reading()
-        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        waiter = self._waiter = self._loop.create_future()
         await waiter
 
     def took(self, event: Event) -> None:
@@ -184,6 +186,11 @@ class Http1Connection(asyncio.Protocol):
     # --- writing ---------------------------------------------------------------------------
     def write(self, data: bytes) -> None:
         self.transport.write(data)
+
+    @property
+    def must_drain(self) -> bool:
+        """Whether `drain` would wait or raise: skipping it otherwise saves a coroutine."""
+        return self._paused_writing or self.lost
 
     async def drain(self) -> None:
         """Wait while the write buffer is full; ConnectionResetError once it is gone."""

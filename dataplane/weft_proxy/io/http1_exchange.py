@@ -125,6 +125,7 @@ class Exchange:
         "keep_client",
         "pool",
         "request",
+        "status",
         "upgrade",
     )
     grpc_status = None
@@ -134,6 +135,7 @@ class Exchange:
         self.connection = connection
         self.request = request
         self.head: ResponseHead
+        self.status = 0  # the final response's (an attribute: read on every request)
         self.upgrade = False  # the response switches protocols: a tunnel follows
         self.keep_client = request.keep_alive
         self._pump: asyncio.Task[bool] | None = None
@@ -156,7 +158,7 @@ class Exchange:
         answer (MalformedResponse when it answers garbage); what the client's side
         raised (ClientGone, ProtocolError, StreamReset) when its body broke off.
         """
-        connection = await pool.acquire()
+        connection = pool.idle() or await pool.acquire()
         exchange = cls(pool, connection, request)
         try:
             # The request, as its client framed it.
@@ -174,7 +176,8 @@ class Exchange:
                     writer.write(head + (chunk(body) if body else b"") + last_chunk(trailers))
                 else:
                     writer.write(head + body if body else head)
-                await writer.drain()
+                if writer.must_drain:
+                    await writer.drain()
             else:
                 writer.write(head)
                 exchange._pump = asyncio.create_task(exchange._send_body(body, chunked, source))
@@ -202,6 +205,7 @@ class Exchange:
                 await asyncio.wait((exchange._pump,))  # may start before it has stopped
             raise
         exchange.head = event
+        exchange.status = event.status
         exchange.upgrade = event.upgrade
         pump = exchange._pump
         if pump is not None and not continued and not pump.done() and _expects_continue(request):
@@ -210,10 +214,6 @@ class Exchange:
             pump.cancel()
             exchange.keep_client = False
         return exchange
-
-    @property
-    def status(self) -> int:
-        return self.head.status
 
     def discard(self) -> None:
         """Give up on the response (a retry follows, or the relay is over): its
@@ -305,7 +305,8 @@ class Exchange:
             if out and not events:
                 _write(client, b"".join(out))
                 out.clear()
-                await client.drain()
+                if client.must_drain:
+                    await client.drain()
             try:
                 event = await connection.next_event()
             except (ConnectionError, OSError) as error:
@@ -323,7 +324,8 @@ class Exchange:
         if chunked:
             out.append(last_chunk(trailers))
         _write(client, b"".join(out))
-        await client.drain()
+        if client.must_drain:
+            await client.drain()
         return True
 
     def _cut(self, client: Http1Connection, out: list[bytes]) -> bool:

@@ -116,14 +116,26 @@ class _IdleTimer:
     around every wait for a request (a third of a small request's cost).
     """
 
-    __slots__ = ("_handle", "_loop", "_stream", "_timeout", "_writer", "draining", "idle_since")
+    __slots__ = (
+        "_handle",
+        "_loop",
+        "_stream",
+        "_timeout",
+        "_writer",
+        "draining",
+        "idle_since",
+        "loop_time",
+    )
 
     def __init__(self, stream: ClientStream) -> None:
         self._loop = asyncio.get_running_loop()
+        self.loop_time = self._loop.time
         self._stream = stream
         self._writer = stream
         self._timeout = IDLE_TIMEOUT_S
-        self.idle_since: float | None = self._loop.time()  # None: serving a request
+        # Set by the serving loop: when the wait for the next request began; None while
+        # a request is served.
+        self.idle_since: float | None = self._loop.time()
         self.draining = False
         self._handle = self._loop.call_later(self._timeout, self._check)
 
@@ -136,13 +148,6 @@ class _IdleTimer:
         if self._stream.mid_head:
             self._writer.write(error_response(408, "request head not received in time", close=True))
         self._writer.close()  # the reader sees the end, and the serving loop with it
-
-    def waiting(self) -> None:
-        """The connection waits for its next request."""
-        self.idle_since = self._loop.time()
-
-    def serving(self) -> None:
-        self.idle_since = None
 
     def drain(self) -> None:
         """End the connection once it is between requests: now, if it is."""
@@ -188,14 +193,15 @@ async def serve_http1(
     if connections is not None:
         connections.add(idle)
     try:
+        time = idle.loop_time
         while not idle.draining:
-            idle.waiting()
+            idle.idle_since = time()  # waiting for the next request
             event = await stream.next_event()
             if event is None:
                 break
-            if not isinstance(event, RequestHead):
+            if type(event) is not RequestHead:
                 continue  # the rest of a body the handler chose not to read
-            idle.serving()
+            idle.idle_since = None  # serving
             if not await handle(event, stream):
                 break
     except ProtocolError as error:

@@ -17,7 +17,7 @@ import asyncio
 import enum
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -65,11 +65,11 @@ def timeout_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, s
     """Only the headers a client may shorten its deadline with, for a parent without
     routes (whose requests are not otherwise decoded). Names are lower case, as both
     HTTP/1 (parsed) and HTTP/2 heads have them."""
-    return [
-        (key.decode("latin-1"), value.decode("latin-1"))
-        for key, value in headers
-        if key in _TIMEOUT_HEADERS
-    ]
+    found: list[tuple[str, str]] = []
+    for key, value in headers:  # (a loop, not a comprehension: no frame of its own)
+        if key in _TIMEOUT_HEADERS:
+            found.append((key.decode("latin-1"), value.decode("latin-1")))
+    return found
 
 
 @dataclass(slots=True)
@@ -107,28 +107,34 @@ def plan_request(
     port: int,
     authority: str,
     request: Callable[[], RequestHead],
-    timeout_headers: Callable[[], Sequence[tuple[str, str]]],
+    headers: Iterable[tuple[bytes, bytes]],
 ) -> Plan:
     """Route, backend and deadline of a request to `service`; a ProxyError (503) when the
     backend chosen has no endpoints. Counts the request in the retry budget.
 
     `request` builds the request for matching, which costs: it is called only for a
-    parent with routes or split matches; `timeout_headers` stands in for it otherwise.
+    parent with routes or split matches; otherwise only the timeout headers of the
+    request's `headers` (as they came, lower case) are read.
     """
     state = outbound.state_of(service)
-    matchable = request() if state.matches_requests else None
-    route = state.routes.route_for(matchable, port) if matchable is not None else None
-    backend = state.split.pick(matchable)
-    split_backends = service.backends if backend is not service.unmatched_backend else ()
-    group = state.group(backend, port) if backend is not None else None
+    clock = outbound.clock
+    route_target = None
+    if state.matches_requests:
+        matchable = request()
+        route = state.routes.route_for(matchable, port)
+        backend = state.split.pick(matchable)
+        split_backends = service.backends if backend is not service.unmatched_backend else ()
+        group = state.group(backend, port) if backend is not None else None
+        deadline = request_deadline(route.timeout_ms if route else None, matchable.headers, clock)
+        route_target = state.route_target(port, route.name if route is not None else "")
+    else:  # no routes (so no route metrics), no matches: the same way for every request
+        route = None
+        group, split_backends = state.unrouted(port)
+        deadline = request_deadline(None, timeout_headers(headers), clock)
     if group is None or not group.endpoints:
         raise ProxyError(503, f"no endpoints for {service.name}.{service.namespace}:{port}")
-    clock = outbound.clock
-    headers = matchable.headers if matchable is not None else timeout_headers()
-    deadline = request_deadline(route.timeout_ms if route else None, headers, clock)
     timeout_ms = round(deadline.remaining(clock) * 1000) if deadline is not None else None
     state.budget.record_request()
-    route_target = state.route_target(port, route.name if route is not None else "")
     return Plan(
         state,
         group,
@@ -223,7 +229,8 @@ class Attempt(Generic[AnswerT]):
             failed = classification is Classification.FAILURE
             self.plan.group.accrual.record(self.key, failed=failed)
         grpc = grpc_status if grpc_status is not None else self.answer.grpc_status
-        status, value = self.answer.status, classification.value
+        # A StrEnum is its value: passed as it is, without the enum's property lookup.
+        status, value = self.answer.status, classification
         metrics.response(self.target, status, value, self.latency_ms, grpc)
         route = self.plan.route_target
         if route is not None:
@@ -313,14 +320,17 @@ async def _attempts(
 ) -> Attempt[AnswerT]:
     state, route = plan.state, plan.route_target
     classes = plan.route.response_classes if plan.route else ()
-    tried = Tried(plan)
+    route_name = plan.route.name if plan.route is not None else ""
+    tried: Tried | None = None  # made for a second attempt only: most requests have one
     key = plan.group.pick()
     if key is None:
+        tried = Tried(plan)
         key = _past_ejected(plan, tried, retryable_bytes, metrics, clock)
     while True:
         group = plan.group  # the retries of a request may move it to another backend
-        tried.endpoints.add(key)
-        target = group.target(key, plan.authority, state.service, plan.route_name)
+        if tried is not None:
+            tried.endpoints.add(key)
+        target = group.target(key, plan.authority, state.service, route_name)
         metrics.request(target)
         if route is not None:
             metrics.route_actual_request(route)
@@ -340,15 +350,18 @@ async def _attempts(
         else:
             classification = classify_response(classes, answer.status, answer.grpc_status)
         failed = classification is Classification.FAILURE
-        decision = decide_retry(
-            plan.route,
-            failed=failed,
-            body_bytes=retryable_bytes(),
-            budget=state.budget,
-            time_left_s=plan.remaining_s(clock),
+        retry = failed and (
+            decide_retry(
+                plan.route,
+                failed=failed,
+                body_bytes=retryable_bytes(),
+                budget=state.budget,
+                time_left_s=plan.remaining_s(clock),
+            )
+            is RetryDecision.RETRY
         )
         now = clock()
-        if decision is RetryDecision.RETRY:
+        if retry:
             group.accrual.record(key, failed=True)
             state.budget.record_retry()
             if answer is not None:
@@ -361,6 +374,9 @@ async def _attempts(
                 if route is not None:
                     metrics.route_actual_response(route, answer.status, failed_value, grpc)
             # Choose again; with nothing else left, an endpoint already tried.
+            if tried is None:
+                tried = Tried(plan)
+                tried.endpoints.add(key)
             key = tried.untried(plan) or plan.group.pick()
             if key is None:
                 raise ProxyError(503, _ALL_EJECTED)

@@ -16,7 +16,7 @@ from weft_proxy.outbound.request_body import RequestBody
 from weft_proxy.outbound.state import EndpointKey, OutboundState
 from weft_proxy.policies import request_match
 from weft_proxy.policies.classify import Classification, classify_response
-from weft_proxy.protocols.http1 import RequestHead
+from weft_proxy.protocols.http1 import RequestHead, find_header
 
 ADDRESS_PORT = tuple[str, int]
 _ENDINGS = {
@@ -39,9 +39,13 @@ class OutboundHttp1:
         original_dst: ADDRESS_PORT | None,
     ) -> bool:
         """Serve one request; True if the client connection may carry another."""
-        authority = (head.header(b"host") or b"").decode("latin-1")
+        authority = (find_header(head.headers, b"host") or b"").decode("latin-1")
         try:
-            found = await self.state.find_parent(authority, original_dst)
+            state = self.state
+            # Known already (most requests): no coroutine for the discovery there is none of.
+            found = state.destinations.parent(authority, original_dst)
+            if found is None:
+                found = await state.find_parent(authority, original_dst)
             if found is None:
                 if original_dst is None:
                     raise ProxyError(502, f"no service known for authority {authority!r}")
@@ -71,7 +75,7 @@ class OutboundHttp1:
             port,
             authority,
             lambda: request_match.RequestHead.from_http1(head),
-            lambda: attempts.timeout_headers(head.headers),
+            head.headers,
         )
         retryable = plan.route is not None and plan.route.is_retryable and not head.upgrade
         body = RequestBody(client_body(head, stream), retryable=retryable)
@@ -138,7 +142,7 @@ class OutboundHttp1:
             classification = (
                 classify_response((), answer.status) if complete else Classification.FAILURE
             )
-            self.metrics.response(target, answer.status, classification.value, latency_ms)
+            self.metrics.response(target, answer.status, classification, latency_ms)
 
         keep_alive = await relay_counted(answer, stream, count)
         return keep_alive and head.keep_alive

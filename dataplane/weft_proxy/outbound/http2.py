@@ -50,7 +50,7 @@ class OutboundHttp2:
             port,
             authority,
             lambda: request_match.RequestHead.from_http2(stream.headers),
-            lambda: attempts.timeout_headers(stream.headers),
+            stream.headers,
         )
         retryable = plan.route is not None and plan.route.is_retryable
         body = RequestBody(await request_body(stream), retryable=retryable)

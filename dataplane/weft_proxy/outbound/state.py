@@ -92,6 +92,9 @@ class EndpointGroup:
         self, key: EndpointKey, authority: str, service: OutboundService, route: str = ""
     ) -> Target:
         """The metric labels of requests to endpoint `key` under `authority`."""
+        found = self._targets.get((key, authority, route))
+        if found is not None:  # (without making the closure below, on every request)
+            return found
         return self._target(
             (key, authority, route),
             lambda: endpoint_target(
@@ -158,6 +161,7 @@ class ServiceState:
             self.budget = RetryBudgetTracker(service.retry_budget, clock)
         # By (port, route name): both come from config, so the map stays small.
         self._route_targets: dict[tuple[int, str], Target] = {}
+        self._unrouted: dict[int, tuple[EndpointGroup | None, tuple[Backend, ...]]] = {}
         kept = previous.groups if previous is not None else {}
         self.groups: dict[tuple[str, str, int], EndpointGroup] = {}
         backends = list(service.backends)
@@ -175,6 +179,21 @@ class ServiceState:
 
     def group(self, backend: Backend, port: int) -> EndpointGroup | None:
         return self.groups.get((backend.namespace, backend.name, port))
+
+    def unrouted(self, port: int) -> tuple[EndpointGroup | None, tuple[Backend, ...]]:
+        """For a request that is not matched (the parent has no routes nor split
+        matches): the group the split draws and the backends a retry may draw again
+        among. Kept per port when the split has one backend, as most parents' do."""
+        found = self._unrouted.get(port)
+        if found is not None:
+            return found
+        backend = self.split.pick(None)
+        service = self.service
+        split_backends = service.backends if backend is not service.unmatched_backend else ()
+        found = (self.group(backend, port) if backend is not None else None), split_backends
+        if self.split.fixed:
+            self._unrouted[port] = found
+        return found
 
     def route_target(self, port: int, route: str) -> Target | None:
         """The labels of the route_* families for a request on `port` that matched

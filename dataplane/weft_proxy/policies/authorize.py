@@ -102,6 +102,10 @@ class _CompiledAuthorization:
         self._identities = _IdentityMatch(authorization.identities)
         self._routes = compile_any_of(authorization.routes) if authorization.routes else None
 
+    @property
+    def matches_requests(self) -> bool:
+        return self._routes is not None
+
     def admits(self, client: Client, request: RequestHead | None) -> bool:
         if not any(network.contains(client.address) for network in self._networks):
             return False
@@ -122,11 +126,14 @@ class _CompiledAuthorization:
 class ServerPolicy:
     """One inbound server's authorizations, compiled once per config."""
 
-    __slots__ = ("_authorizations", "server")
+    __slots__ = ("_authorizations", "matches_requests", "server")
 
     def __init__(self, server: InboundServer) -> None:
         self.server = server
         self._authorizations = tuple(map(_CompiledAuthorization, server.authorizations))
+        # Whether an HTTP request's head is looked at (an authorization limited to
+        # routes); if not, `authorize` may be given None for it and answers the same.
+        self.matches_requests = any(a.matches_requests for a in self._authorizations)
 
     def authorize(self, client: Client, request: RequestHead | None = None) -> Verdict:
         """For an HTTP `request`, or for a connection (None) that is not HTTP."""

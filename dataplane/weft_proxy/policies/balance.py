@@ -103,6 +103,9 @@ class P2cBalancer(Generic[EndpointT]):
         """The endpoint for the next request, among those `is_available` admits (all when
         None); None when there is none, and the caller fails the request fast."""
         candidates = self._endpoints
+        if len(candidates) == 1:  # one endpoint: nothing to draw
+            only = candidates[0]
+            return only if is_available is None or is_available(only) else None
         if len(candidates) >= 2:
             first, second = self._two_distinct(candidates)
             if is_available is None or (is_available(first) and is_available(second)):

@@ -41,7 +41,7 @@ class PeakEwma:
     def observe(self, rtt_s: float) -> None:
         """Take in the RTT of a request that just completed."""
         now = self._clock()
-        weight = self._weight_of_past(now)
+        weight = math.exp(-max(0.0, now - self._updated_at) / self._decay_s)  # (inlined)
         decayed = self._estimate_s * weight
         self._estimate_s = rtt_s if rtt_s > decayed else decayed + rtt_s * (1.0 - weight)
         self._updated_at = now

@@ -94,6 +94,8 @@ class FailureAccrual(Generic[EndpointT]):
 
     def is_available(self, endpoint: EndpointT) -> bool:
         """Whether a request may be sent to `endpoint` now (the balancer's filter)."""
+        if endpoint not in self._breakers:  # most calls: it has not failed lately
+            return True
         match self.health(endpoint):
             case EndpointHealth.HEALTHY:
                 return True
@@ -109,12 +111,14 @@ class FailureAccrual(Generic[EndpointT]):
 
     def on_dispatch(self, endpoint: EndpointT) -> None:
         """A request is being sent to `endpoint`; in probation, it is the probe."""
-        if self.health(endpoint) is EndpointHealth.PROBATION:
+        if endpoint in self._breakers and self.health(endpoint) is EndpointHealth.PROBATION:
             self._breakers[endpoint].probe_sent_at = self._clock()
 
     def record(self, endpoint: EndpointT, *, failed: bool) -> None:
         """The outcome of a request to `endpoint`: a failure is a response classified as
         one, a connection error or a timeout."""
+        if not failed and endpoint not in self._breakers:
+            return  # healthy, and stays so: the common case, with nothing to update
         match self.health(endpoint):
             case EndpointHealth.HEALTHY if failed:
                 breaker = self._breakers.setdefault(endpoint, _Breaker())

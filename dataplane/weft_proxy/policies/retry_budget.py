@@ -54,7 +54,9 @@ class RetryBudgetTracker:
 
     def record_request(self) -> None:
         """An original request was sent (a retry is not one)."""
-        index = self._advance()
+        slot = int(self._clock() // self._slot_s)
+        # Most calls: still in the current slot, nothing to forget.
+        index = slot % SLOTS if slot == self._current_slot else self._advance()
         self._requests[index] += 1
         self._requests_in_window += 1
 

@@ -26,6 +26,11 @@ class WeightedChoice:
         self._cumulative = tuple(itertools.accumulate(b.weight for b in self._backends))
         self._total = self._cumulative[-1] if self._cumulative else 0
 
+    @property
+    def fixed(self) -> bool:
+        """The pick is always the same (one backend with a weight, or none)."""
+        return len(self._backends) <= 1
+
     def pick(self, rng: random.Random) -> Backend | None:
         """None when no backend has a weight: the caller fails the request (503)."""
         if not self._total:
@@ -46,6 +51,11 @@ class BackendSplit:
         self._matches = compile_any_of(service.split_matches) if service.split_matches else None
         self._unmatched = service.unmatched_backend
         self._rng = rng
+
+    @property
+    def fixed(self) -> bool:
+        """Every request and connection gets the same backend (or none): no draw."""
+        return self._matches is None and self._weighted.fixed
 
     def pick(self, request: RequestHead | None) -> Backend | None:
         """The backend for an HTTP `request`, or for a TCP connection (None)."""

@@ -269,7 +269,7 @@ class _Reader:
         HTTP/1 still, for a new parser (`_parser`) to read."""
         raise NotImplementedError
 
-    def _feed(self, parser: _Parser, data: bytes) -> list[Event]:
+    def _feed(self, data: bytes) -> list[Event]:
         mode = self._mode
         if mode is _Mode.TUNNEL:  # past a protocol switch the bytes belong to the tunnel
             return [Body(data)] if data else []
@@ -281,6 +281,7 @@ class _Reader:
         size = len(data)
         if self._in_message and self._partial is None:
             self._since_body += size  # (on_body sets it back)
+        parser = self._parser
         try:
             while True:
                 try:
@@ -339,8 +340,7 @@ class RequestReader(_Reader):
         super().__init__()
         self._parser = httptools.HttpRequestParser(self)
 
-    def feed(self, data: bytes) -> list[Event]:
-        return self._feed(self._parser, data)
+    feed = _Reader._feed  # (itself: a request needs nothing more)
 
     def _head(self, partial: _Partial) -> RequestHead:
         parser = self._parser
@@ -448,7 +448,7 @@ class ResponseReader(_Reader):
 
     def feed(self, data: bytes) -> list[Event]:
         if not (self._head_request or self._connect) or self._mode is not _Mode.HTTP:
-            return self._feed(self._parser, data)
+            return self._feed(data)
         # The head is cut out of the input and parsed alone; what follows is decided by
         # the status: after an interim one, the next head; after HEAD's answer, the next
         # response (on a parser restarted); after 2xx to CONNECT, the tunnel.
@@ -461,7 +461,7 @@ class ResponseReader(_Reader):
             return []
         self._held = b""
         head, rest = buffer[: end + 4], buffer[end + 4 :]
-        events = self._feed(self._parser, head)
+        events = self._feed(head)
         response = next((e for e in events if isinstance(e, ResponseHead)), None)
         if response is None or self.failed is not None:
             return events
@@ -472,7 +472,7 @@ class ResponseReader(_Reader):
             if response.framing is Framing.TUNNEL:
                 self._mode = _Mode.TUNNEL
                 return [*events, Upgraded(rest)]
-            return [*events, *self._feed(self._parser, rest)] if rest else events
+            return [*events, *self._feed(rest)] if rest else events
         self._head_request = False
         self._parser = httptools.HttpResponseParser(self)
         self._partial = _Partial()
@@ -548,9 +548,9 @@ def forwarded_headers(headers: Headers, *, keep_upgrade: bool = False) -> Header
 
 
 def _head_bytes(start_line: bytes, headers: Headers) -> bytes:
-    lines = [start_line]
-    lines += [key + b": " + value for key, value in headers]
-    return b"\r\n".join(lines) + b"\r\n\r\n"
+    # map(b": ".join, ...) joins each (name, value) pair in C; the two empty lines end
+    # the head with its blank line.
+    return b"\r\n".join([start_line, *map(b": ".join, headers), b"", b""])
 
 
 def request_head_bytes(method: str, target: bytes, headers: Headers) -> bytes:
