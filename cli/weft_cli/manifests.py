@@ -12,7 +12,7 @@ import jinja2
 from weft_api import mesh
 from weft_operator.identity.issuer_store import TRUST_ROOTS
 from weft_operator.kinds import WATCHED
-from weft_webhooks import endpoints
+from weft_webhooks import ca_secret, endpoints
 
 DEFAULT_NAMESPACE = "weft"
 WEBHOOKS_SERVICE = "weft-webhooks"
@@ -63,6 +63,7 @@ def webhooks_rbac(namespace: str = DEFAULT_NAMESPACE, *, with_namespace: bool = 
         validating_configuration=endpoints.VALIDATING_CONFIGURATION,
         converted_crds=endpoints.CONVERTED_CRDS,
         trust_roots=TRUST_ROOTS,
+        ca_secret=ca_secret.SECRET,
     )
     return f"{namespace_manifest(namespace)}---\n{rbac}" if with_namespace else rbac
 

@@ -97,6 +97,7 @@ def weft_install(namespace: str, *settings: str) -> dict[Key, dict[str, Any]]:
                 "--set=image.pullPolicy=Always", "--set=proxy.version=dev",
                 "--set=identity.trustDomain=corp.example", "--set=clusterDomain=corp.local",
                 "--set=operator.memoryLimit=1Gi", "--set=webhooks.cpuRequest=10m",
+                "--set=webhooks.replicas=1",
             ],
         ),
     ],

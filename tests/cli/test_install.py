@@ -92,12 +92,44 @@ def test_ha_spreads_three_operators_and_bounds_disruption() -> None:
     )
     assert operator["spec"]["replicas"] == 3
     assert "podAntiAffinity" in operator["spec"]["template"]["spec"]["affinity"]
-    (budget,) = by_kind(ran.stdout, "PodDisruptionBudget")
-    assert budget["spec"]["maxUnavailable"] == 1
-    webhooks = next(
-        d for d in by_kind(ran.stdout, "Deployment") if d["metadata"]["name"] == "weft-webhooks"
+    budgets = {d["metadata"]["name"]: d for d in by_kind(ran.stdout, "PodDisruptionBudget")}
+    assert sorted(budgets) == ["weft-operator", "weft-webhooks"]
+    assert budgets["weft-operator"]["spec"]["maxUnavailable"] == 1
+
+
+def webhooks_of(text: str) -> dict[str, Any]:
+    return next(d for d in by_kind(text, "Deployment") if d["metadata"]["name"] == "weft-webhooks")
+
+
+def test_the_webhooks_run_two_replicas_one_at_a_time_disrupted() -> None:
+    """Conversion is on the read path (TrafficSplits stored at v1alpha4, read at
+    v1alpha1 by Flagger): two replicas, spread where possible, a budget so a drain takes
+    one at a time, rollouts that start the new one first, and only Ready ones called."""
+    text = weft("install").stdout
+    webhooks = webhooks_of(text)
+    assert webhooks["spec"]["replicas"] == 2
+    assert webhooks["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    pod = webhooks["spec"]["template"]["spec"]
+    (term,) = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    (container,) = pod["containers"]
+    assert container["readinessProbe"]["httpGet"] == {
+        "path": "/readyz",
+        "port": "https",
+        "scheme": "HTTPS",
+    }
+    assert {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in (
+        container["env"]
     )
-    assert webhooks["spec"]["replicas"] == 1  # one CA per replica: see docs/webhooks.md
+    (budget,) = by_kind(text, "PodDisruptionBudget")
+    assert budget["metadata"]["name"] == "weft-webhooks"
+    assert budget["spec"] == {
+        "maxUnavailable": 1,
+        "selector": {"matchLabels": {"app.kubernetes.io/name": "weft-webhooks"}},
+    }
+    single = weft("install", "--set", "webhooks.replicas=1").stdout
+    assert webhooks_of(single)["spec"]["replicas"] == 1
+    assert by_kind(single, "PodDisruptionBudget") == []
 
 
 def test_only_generated_keys_differ_between_runs() -> None:

@@ -7,7 +7,7 @@ import base64
 import datetime
 import json
 import ssl
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from aiohttp import web
 from weft_api import mesh
 from weft_localcluster import ports
 from weft_operator.models import Server
-from weft_webhooks.certificates import Policy
+from weft_webhooks.certificates import Authority, Policy
 from weft_webhooks.injection import InjectorSettings, inject
 from weft_webhooks.serving.app import Lookups, Webhooks, make_app
 from weft_webhooks.serving.tls import CertificateKeeper
@@ -35,6 +35,20 @@ class Clock:
 
     def __call__(self) -> datetime.datetime:
         return self.now
+
+
+class StoredAuthority:
+    """The Secret weft-webhooks-ca, as replicas share it."""
+
+    def __init__(self) -> None:
+        self.authority: Authority | None = None
+        self.writes = 0
+
+    async def update(self, change: Callable[[Authority | None], Authority]) -> Authority:
+        wanted = change(self.authority)
+        if wanted is not self.authority:
+            self.authority, self.writes = wanted, self.writes + 1
+        return wanted
 
 
 class Published:
@@ -107,7 +121,10 @@ class Running:
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[Running]:
     clock, published = Clock(), Published()
-    keeper = CertificateKeeper(POLICY, tmp_path, published, tmp_path / "ca.crt", clock)
+    keeper = CertificateKeeper(
+        POLICY, tmp_path, StoredAuthority(), published, tmp_path / "ca.crt", clock
+    )
+    await keeper.start()
     anchors = Anchors()
     lookups = Lookups(annotations_of, no_servers, anchors)
     app = make_app(Webhooks(IN_A_CLUSTER, "cluster.local", lookups))
@@ -271,6 +288,31 @@ async def test_a_renewed_certificate_is_served_without_a_restart(running: Runnin
     assert keeper.publish.bundles == [keeper.certificates.bundle]
     assert keeper.bundle_file is not None
     assert keeper.bundle_file.read_bytes() == keeper.certificates.bundle
+
+
+async def test_replicas_share_one_ca_so_each_is_trusted_by_the_bundle_the_other_publishes(
+    running: Running, tmp_path: Path
+) -> None:
+    """A second replica over the same stored authority: it signs with the same CA, so
+    the bundle both publish is one (neither replaces the other's) and trusts both."""
+    first = running.keeper
+    assert isinstance(first.authority, StoredAuthority)
+    folder = tmp_path / "second"
+    folder.mkdir()
+    second = CertificateKeeper(POLICY, folder, first.authority, Published(), clock=first.clock)
+    await second.start()
+    await first.renew_and_publish()
+    await second.renew_and_publish()
+    assert first.authority.writes == 1  # created once, by the first to start
+    assert isinstance(first.publish, Published)
+    assert isinstance(second.publish, Published)
+    assert first.publish.bundles == second.publish.bundles == [first.certificates.bundle]
+    assert second.certificates.serving.cert.serial_number != (
+        first.certificates.serving.cert.serial_number
+    )
+    # A client trusting what the second published reaches the first one's server.
+    trusting = Running(second, running.url, running.anchors)
+    assert await trusting.served_serial() == first.certificates.serving.cert.serial_number
 
 
 MiB = 2**20

@@ -65,7 +65,9 @@ def test_the_webhooks_may_patch_only_their_own_registrations() -> None:
     assert not any("create" in rule["verbs"] for rule in role["rules"])
 
 
-def test_the_webhooks_read_only_the_trust_roots_configmap_of_weft_namespace() -> None:
+def test_in_weft_namespace_the_webhooks_read_the_trust_roots_and_keep_their_ca() -> None:
+    """The trust roots ConfigMap and the webhooks' own CA Secret, by name; creating a
+    Secret cannot be limited to a name, so it is allowed in Weft's namespace only."""
     rbac = [doc for doc in yaml.safe_load_all(manifests.webhooks_rbac("mesh")) if doc]
     (role,) = [doc for doc in rbac if doc["kind"] == "Role"]
     assert role["metadata"]["namespace"] == "mesh"
@@ -75,7 +77,19 @@ def test_the_webhooks_read_only_the_trust_roots_configmap_of_weft_namespace() ->
             "resources": ["configmaps"],
             "resourceNames": [TRUST_ROOTS],
             "verbs": ["get", "list", "watch"],
-        }
+        },
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
+        {
+            "apiGroups": [""],
+            "resources": ["secrets"],
+            "resourceNames": ["weft-webhooks-ca"],
+            "verbs": ["get", "update"],
+        },
+        {
+            "apiGroups": ["discovery.k8s.io"],
+            "resources": ["endpointslices"],
+            "verbs": ["list", "watch"],
+        },
     ]
     (binding,) = [doc for doc in rbac if doc["kind"] == "RoleBinding"]
     assert binding["roleRef"]["name"] == role["metadata"]["name"]

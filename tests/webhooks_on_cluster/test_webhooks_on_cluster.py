@@ -312,6 +312,9 @@ def test_the_webhooks_have_no_more_rights_than_they_need(
     assert not can("patch", "customresourcedefinitions/servers.policy.linkerd.io")
     assert not can("create", "pods", "-A")
     assert not can("get", "secrets", "-A")
+    # Their shared CA, by name; never the mesh issuer beside it.
+    assert can("update", "secrets/weft-webhooks-ca", "-n", WEFT_NAMESPACE)
+    assert not can("get", "secrets/weft-identity-issuer", "-n", WEFT_NAMESPACE)
     for verb in ("get", "list", "watch"):
         assert can(verb, f"configmaps/{TRUST_ROOTS}", "-n", WEFT_NAMESPACE)
     assert not can("get", "configmaps/kube-root-ca.crt", "-n", WEFT_NAMESPACE)

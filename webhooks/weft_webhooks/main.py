@@ -19,7 +19,9 @@ from aiohttp import web
 from weft_api import logs
 from weft_webhooks.certificates import Policy
 from weft_webhooks.injection.arguments import add_injector_arguments, injector_settings
+from weft_webhooks.serving import drain
 from weft_webhooks.serving.app import Lookups, Webhooks, make_app
+from weft_webhooks.serving.authority import SecretAuthority
 from weft_webhooks.serving.kube import (
     NamespaceAnnotations,
     api_client,
@@ -55,6 +57,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=60.0,
         help="seconds between certificate checks and CA bundle publication",
     )
+    parser.add_argument(
+        "--pod-name",
+        default=os.environ.get("POD_NAME", ""),
+        help="this replica's pod: once stopped, it serves until its endpoint is gone",
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=10.0,
+        help="seconds to wait, once stopped, for the endpoint to go (within the pod's grace)",
+    )
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--log-format", choices=logs.FORMATS, default=logs.PLAIN)
     add_injector_arguments(parser)
@@ -67,6 +80,8 @@ async def serve(args: argparse.Namespace) -> None:
             keeper = CertificateKeeper(
                 Policy(dns_names=tuple(args.serving_name), ips=tuple(args.serving_ip)),
                 Path(key_folder),
+                # The CA every replica signs with: one caBundle trusts them all.
+                SecretAuthority(api, args.control_plane_namespace),
                 publish=functools.partial(publish_ca_bundle, api),
                 bundle_file=args.ca_bundle_file,
             )
@@ -80,6 +95,7 @@ async def serve(args: argparse.Namespace) -> None:
             webhooks = Webhooks(settings, args.cluster_domain, lookups)
             runner = web.AppRunner(make_app(webhooks), access_log=None)
             await runner.setup()
+            await keeper.start()
             await web.TCPSite(
                 runner, args.listen_address, args.port, ssl_context=keeper.context
             ).start()
@@ -91,6 +107,10 @@ async def serve(args: argparse.Namespace) -> None:
             ]
             try:
                 await _until_stopped()
+                if args.pod_name:
+                    await drain.until_unrouted(
+                        api, args.control_plane_namespace, args.pod_name, args.drain_timeout
+                    )
             finally:
                 for task in background:
                     task.cancel()

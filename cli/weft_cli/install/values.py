@@ -39,7 +39,13 @@ def defaults() -> Values:
             "memoryRequest": "128Mi",
             "memoryLimit": "512Mi",
         },
-        "webhooks": {"cpuRequest": "50m", "memoryRequest": "64Mi", "memoryLimit": "256Mi"},
+        # Two: conversion (reads at another version than storage's) needs one up.
+        "webhooks": {
+            "replicas": 2,
+            "cpuRequest": "50m",
+            "memoryRequest": "64Mi",
+            "memoryLimit": "256Mi",
+        },
         # The injected proxy: the slim image (Dockerfile target `proxy`), its dependencies only.
         "proxy": {
             "image": mesh.PROXY_IMAGE,
