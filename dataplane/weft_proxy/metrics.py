@@ -265,11 +265,7 @@ class ProxyMetrics:
         )
 
     def request(self, target: Target) -> None:
-        family = self._requests
-        series = target._children.get(family)  # (inlined `_count`: on every request)
-        if series is None:
-            series = _series(family, target)
-        series.count += 1
+        _count(self._requests, target)
 
     def response(
         self,
@@ -280,14 +276,7 @@ class ProxyMetrics:
         grpc_status: int | None = None,
     ) -> None:
         family = self._responses
-        # (inlined `_respond` and `_Series.observe`: on every request)
-        key = (family, status, classification, grpc_status)
-        series = target._children.get(key)
-        if series is None:
-            series = _respond(family, target, status, classification, grpc_status)
-        series.count += 1
-        series.sum += latency_ms
-        series.buckets[bisect.bisect_left(LATENCY_BUCKETS_MS, latency_ms)] += 1  # type: ignore[index]
+        _respond(family, target, status, classification, grpc_status).observe(latency_ms)
 
     def http_authz_allow(self, target: Target) -> None:
         """An inbound HTTP request was authorized (`inbound_http_authz_allow_total`)."""

@@ -14,8 +14,7 @@ import ssl
 from dataclasses import dataclass
 
 # What a meshed connection carries, named by ALPN so that the inbound proxy skips
-# detection: HTTP/2 (HTTP/1 is upgraded to it between proxies), HTTP/1 where it cannot
-# be (Upgrade, WebSocket), or opaque bytes.
+# detection: HTTP/2, HTTP/1 (carried as the client sent it), or opaque bytes.
 ALPN_H2 = "h2"
 ALPN_HTTP1 = "http/1.1"
 ALPN_OPAQUE = "weft.opaque"

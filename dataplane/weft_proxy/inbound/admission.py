@@ -66,11 +66,16 @@ class Admission:
         return found
 
     def _authorize(
-        self, port: int, client: Client, request: MatchableRequest | None
+        self, port: int, client: Client, request: Callable[[], MatchableRequest] | None
     ) -> Verdict | None:
+        """`request` builds an HTTP request for matching (None: a connection), which
+        costs: it is called only when an authorization of the port's server is limited
+        to routes."""
         if self._policy is None:
             return None
-        return self._policy.server_for(port).authorize(client, request)
+        server = self._policy.server_for(port)
+        matched = request() if request is not None and server.matches_requests else None
+        return server.authorize(client, matched)
 
     def admit_http(
         self,
@@ -80,13 +85,8 @@ class Admission:
         authority: str,
     ) -> Target | None:
         """Authorize an HTTP request, counted as allowed or denied: its metric labels if
-        allowed, None if not. `request` builds it for matching, which costs: it is called
-        only when an authorization of the port's server is limited to routes."""
-        policy = self._policy
-        if policy is None:
-            return None
-        server = policy.server_for(port)
-        verdict = server.authorize(client, request() if server.matches_requests else None)
+        allowed, None if not."""
+        verdict = self._authorize(port, client, request)
         if verdict is None or not verdict.allowed:
             if verdict is not None:
                 target = self._target(verdict, client, port, authority)

@@ -122,9 +122,7 @@ def plan_request(
     if state.matches_requests:
         matchable = request()
         route = state.routes.route_for(matchable, port)
-        backend = state.split.pick(matchable)
-        split_backends = service.backends if backend is not service.unmatched_backend else ()
-        group = state.group(backend, port) if backend is not None else None
+        group, split_backends = state.drawn(state.split.pick(matchable), port)
         deadline = request_deadline(route.timeout_ms if route else None, matchable.headers, clock)
         route_target = state.route_target(port, route.name if route is not None else "")
     else:  # no routes (so no route metrics), no matches: the same way for every request

@@ -180,6 +180,15 @@ class ServiceState:
     def group(self, backend: Backend, port: int) -> EndpointGroup | None:
         return self.groups.get((backend.namespace, backend.name, port))
 
+    def drawn(
+        self, backend: Backend | None, port: int
+    ) -> tuple[EndpointGroup | None, tuple[Backend, ...]]:
+        """The group of the backend the split drew, and the backends a retry may draw
+        again among (none when the request fell to the unmatched backend)."""
+        service = self.service
+        split_backends = service.backends if backend is not service.unmatched_backend else ()
+        return (self.group(backend, port) if backend is not None else None), split_backends
+
     def unrouted(self, port: int) -> tuple[EndpointGroup | None, tuple[Backend, ...]]:
         """For a request that is not matched (the parent has no routes nor split
         matches): the group the split draws and the backends a retry may draw again
@@ -187,10 +196,7 @@ class ServiceState:
         found = self._unrouted.get(port)
         if found is not None:
             return found
-        backend = self.split.pick(None)
-        service = self.service
-        split_backends = service.backends if backend is not service.unmatched_backend else ()
-        found = (self.group(backend, port) if backend is not None else None), split_backends
+        found = self.drawn(self.split.pick(None), port)
         if self.split.fixed:
             self._unrouted[port] = found
         return found
