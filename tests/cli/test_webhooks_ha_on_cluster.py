@@ -200,15 +200,28 @@ async def test_a_drain_evicts_one_replica_and_conversion_never_fails(
     assert reads.failures == []
 
 
+async def _more_reads(reads: Reads, than: int) -> bool:
+    return reads.ok >= than + 10
+
+
 async def test_a_replica_deleted_outright_leaves_conversion_working(
     api: ApiClient, split: None, reads: Reads
 ) -> None:
     await eventually("two webhook replicas are Ready", 180, lambda: _count_ready(api, 2))
     first, _ = await ready_replicas(api)
+    address = next(p.status.pod_ip for p in await webhook_pods(api) if p.metadata.name == first)
     await client.CoreV1Api(api).delete_namespaced_pod(first, WEFT, grace_period_seconds=0)
     during = reads.ok
     await eventually(
         f"{first} replaced by a Ready replica", 180, lambda: two_ready_replicas_but(api, first)
     )
     assert reads.ok - during >= 10, "too few reads while a replica was away to say"
-    assert reads.failures == []
+    # A forced deletion gives the replica the kubelet's 2 s, which its drain mostly fits
+    # in; a call the API server had already sent it when it died is lost (the API server
+    # retries no conversion). Every other call must be served by the other replica.
+    strays = [failure for failure in reads.failures if f"{address}:9443" not in failure]
+    assert strays == []
+    assert len(reads.failures) <= 1, reads.failures
+    after = reads.ok
+    await eventually("reads go on after the replacement", 60, lambda: _more_reads(reads, after))
+    assert len(reads.failures) <= 1, reads.failures

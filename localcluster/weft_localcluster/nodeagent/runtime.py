@@ -27,6 +27,10 @@ from weft_localcluster.nodeagent.commands import tool
 from weft_localcluster.nodeagent.launch import Identity
 from weft_localcluster.nodeagent.mounts import Mount
 
+# The kubelet gives every container this long after SIGTERM, even when a pod is deleted
+# with a grace period of 0 (kuberuntime's minimumGracePeriodInSeconds).
+MINIMUM_GRACE = 2.0
+
 _READ_HOST_FILES = ["--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"]
 
 
@@ -89,11 +93,12 @@ class ContainerProcess:
             os.killpg(self.pid, sig)
 
     async def stop(self, grace: float) -> int:
-        """SIGTERM, then SIGKILL once `grace` seconds have passed."""
+        """SIGTERM, then SIGKILL once `grace` seconds (at least MINIMUM_GRACE) have passed."""
         if self._process.returncode is None:
             self.signal(signal.SIGTERM)
             with contextlib.suppress(TimeoutError):
-                return await asyncio.wait_for(asyncio.shield(self.wait()), grace)
+                wait = max(grace, MINIMUM_GRACE)
+                return await asyncio.wait_for(asyncio.shield(self.wait()), wait)
         self.signal(signal.SIGKILL)
         return await self.wait()
 
