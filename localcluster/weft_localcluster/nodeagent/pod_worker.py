@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 RETRY = 2.0
 FILES_REFRESH = 30.0
-MIN_SIDECAR_GRACE = 2.0
 _RETRYABLE = (ConfigError, ApiException, OSError, CommandError)
 
 
@@ -267,7 +266,7 @@ class PodWorker:
     async def _stop_sidecars(self, grace: float) -> None:
         deadline = time.monotonic() + grace
         for supervisor in reversed(self._of(Kind.SIDECAR)):
-            await supervisor.stop(max(deadline - time.monotonic(), MIN_SIDECAR_GRACE))
+            await supervisor.stop(deadline - time.monotonic())  # at least MINIMUM_GRACE
 
     async def _release_sandbox(self) -> None:
         sandbox, self.sandbox = self.sandbox, None

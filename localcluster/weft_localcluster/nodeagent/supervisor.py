@@ -201,7 +201,7 @@ class ContainerSupervisor:
         process = self._process
         if process is not None:
             self.scope.event("Killing", f"Stopping container {self.state.name}")
-            code, sig = runtime.exit_code(await process.stop(max(grace, 0.0)))
+            code, sig = runtime.exit_code(await process.stop(grace))
             self._terminated(process.started_at, code, sig, "")
 
 
