@@ -28,7 +28,7 @@ from weft_localcluster import ports
 from weft_localcluster.cluster import ClusterInfo, LocalCluster
 from weft_operator.catalog import build_proxy_config
 from weft_operator.index.store import MeshIndex
-from weft_operator.models.registry import parse_resource
+from weft_resources.registry import parse_resource
 
 NAMESPACE = "bench"
 

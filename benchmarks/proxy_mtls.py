@@ -49,7 +49,7 @@ from weft_static_proxy import AUTHORITY, bench_config
 from weft_api.config import Backend, BackendPort, Endpoint
 from weft_api.csr import certificate_request, new_key
 from weft_api.identity import identity_name, spiffe_id
-from weft_operator.identity.ca import KeyPair, issue_leaf, new_issuer, new_trust_anchor
+from weft_api.mesh_ca import KeyPair, issue_leaf, new_issuer, new_trust_anchor
 from weft_proxy.identity.credentials import Credentials
 from weft_proxy.main import freeze_startup_objects
 from weft_proxy.proxy import Proxy

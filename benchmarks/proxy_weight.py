@@ -45,10 +45,10 @@ import aiohttp
 import grpc
 
 from weft_api.mesh import ProxyEnv
+from weft_api.mesh_ca import new_issuer, new_trust_anchor
 from weft_api.proto import identity_pb2_grpc, tap_pb2, tap_pb2_grpc
 from weft_operator.config_server.hub import ConfigHub
 from weft_operator.config_server.server import ConfigServer, ServerTls
-from weft_operator.identity.ca import new_issuer, new_trust_anchor
 from weft_operator.identity.issuer_store import MeshCA
 from weft_operator.identity.server import (
     config_server_credentials,
@@ -57,9 +57,9 @@ from weft_operator.identity.server import (
 )
 from weft_operator.identity.service import IdentityService
 from weft_operator.identity.tokens import ServiceAccountRef, TokenRejected
-from weft_operator.kinds import BY_KIND
-from weft_operator.models.base import Kind
 from weft_operator.reconciler import Reconciler
+from weft_resources.base import Kind
+from weft_resources.kinds import BY_KIND
 from weft_webhooks.injection.containers import render
 from weft_webhooks.injection.options import ProxyOptions
 from weft_webhooks.injection.settings import InjectorSettings

@@ -81,11 +81,19 @@ CONTROL_PLANE_IMAGE = "ghcr.io/weft-dev/weft"
 PROXY_VERSION = __version__
 
 DEFAULT_CONTROL_PLANE_NAMESPACE = "weft"
+# The operator's ServiceAccount: its identity is the one the identity and config servers
+# present, which injected proxies and `weft tap` expect.
+OPERATOR_SERVICE_ACCOUNT = "weft-operator"
 # The ServiceAccount whose identity may use the proxies' tap port (`weft tap`, `top`).
 TAP_CLIENT_SERVICE_ACCOUNT = "weft-cli"
 TAP_ROLE = "weft-tap"  # grants creating that ServiceAccount's tokens: bound, it lets tap
 CONFIG_SERVICE = "weft-config"
 IDENTITY_SERVICE = "weft-identity"
+# The mesh CA in the control plane's namespace: the issuer's Secret (tls.crt, tls.key and
+# the anchors as ca.crt), and the trust roots' ConfigMap that proxies and `weft check` read.
+ISSUER_SECRET = "weft-identity-issuer"
+TRUST_ROOTS = "weft-identity-trust-roots"
+TRUST_ROOTS_KEY = "ca-bundle.crt"
 
 # The projected ServiceAccount token the proxy shows the identity service. Its own
 # audience means a token leaked from the proxy opens nothing else in the cluster.

@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from weft_api.mesh import TRUST_ROOTS, TRUST_ROOTS_KEY
 from weft_cli.errors import CliError
 from weft_cli.kube import Kube
-from weft_operator.identity.issuer_store import TRUST_ROOTS, TRUST_ROOTS_KEY
 from weft_webhooks.injection.arguments import add_injector_arguments, injector_settings
 from weft_webhooks.injection.settings import InjectorSettings
 

@@ -37,6 +37,7 @@ import yaml
 
 from weft_api import mesh
 from weft_api.identity import DEFAULT_TRUST_DOMAIN
+from weft_api.mesh import ISSUER_SECRET, TRUST_ROOTS, TRUST_ROOTS_KEY
 from weft_cli import manifests, webhook_probes
 from weft_cli.install import identity as mesh_identity
 from weft_cli.install import render, values
@@ -45,7 +46,6 @@ from weft_localcluster.cluster import ClusterInfo
 from weft_localcluster.kubeconfig import write_kubeconfig
 from weft_localcluster.nodeagent import locate
 from weft_localcluster.nodeagent.hosts import SERVICE_NAME_LABEL
-from weft_operator.identity.issuer_store import ISSUER_SECRET, TRUST_ROOTS, TRUST_ROOTS_KEY
 from weft_webhooks import cabundle
 from weft_webhooks.endpoints import (
     CONVERTED_CRDS,

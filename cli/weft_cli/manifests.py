@@ -10,8 +10,8 @@ from typing import Any
 import jinja2
 
 from weft_api import mesh
-from weft_operator.identity.issuer_store import TRUST_ROOTS
-from weft_operator.kinds import WATCHED
+from weft_api.mesh import TRUST_ROOTS
+from weft_resources.kinds import WATCHED
 from weft_webhooks import ca_secret, endpoints
 
 DEFAULT_NAMESPACE = "weft"

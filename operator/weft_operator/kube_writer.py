@@ -14,8 +14,8 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from weft_operator import metrics
 from weft_operator.conditions import bounded
-from weft_operator.kinds import ObjectRef
 from weft_operator.reconciler import Action, StatusWrite
+from weft_resources.kinds import ObjectRef
 
 log = logging.getLogger(__name__)
 COMPONENT = "weft-operator"

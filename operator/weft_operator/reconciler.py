@@ -24,10 +24,10 @@ from weft_operator import metrics
 from weft_operator.conditions import READY, Convergence, Verdict, status_patch
 from weft_operator.index.resolution import dependents, missing_references
 from weft_operator.index.store import MeshIndex
-from weft_operator.kinds import ObjectRef, Watched
-from weft_operator.models.base import ObjectKey
-from weft_operator.models.errors import InvalidResource
-from weft_operator.models.registry import RESOURCE_TYPES, parse_resource
+from weft_resources.base import ObjectKey
+from weft_resources.errors import InvalidResource
+from weft_resources.kinds import ObjectRef, Watched
+from weft_resources.registry import RESOURCE_TYPES, parse_resource
 
 
 @dataclass(frozen=True)

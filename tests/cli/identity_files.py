@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
-from weft_operator.identity.ca import new_issuer, new_trust_anchor
+from weft_api.mesh_ca import new_issuer, new_trust_anchor
 
 
 def write_identity(folder: Path, anchor_domain: str = "cluster.local") -> dict[str, Path]:

@@ -19,10 +19,10 @@ import pytest
 from weft_runner import Ran, weft
 
 from weft_api import mesh
+from weft_api.mesh import ISSUER_SECRET
 from weft_cli import local_install
 from weft_localcluster import ports, processes
 from weft_localcluster.cluster import ClusterInfo
-from weft_operator.identity.issuer_store import ISSUER_SECRET
 
 LEASE_SECONDS = 15  # the operator's Lease duration
 

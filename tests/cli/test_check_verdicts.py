@@ -7,11 +7,11 @@ import base64
 import datetime
 from typing import Any
 
+from weft_api.mesh_ca import new_issuer, new_trust_anchor
 from weft_cli.check import verdicts
 from weft_cli.check.model import Status
 from weft_cli.observe.pods import PodInfo
 from weft_cli.webhook_probes import PROBES, DryRun
-from weft_operator.identity.ca import new_issuer, new_trust_anchor
 
 NOW = datetime.datetime(2026, 11, 21, 12, 0, tzinfo=datetime.UTC)
 

@@ -26,13 +26,13 @@ from weft_runner import Ran, weft_async
 from weft_api import mesh
 from weft_api.csr import certificate_request, new_key
 from weft_api.identity import identity_name, spiffe_id
+from weft_api.mesh_ca import KeyPair, issue_leaf, new_issuer, new_trust_anchor
 from weft_api.proto.tap_pb2 import ObserveRequest
 from weft_cli.observe import tap_stream
 from weft_cli.observe.pods import PodInfo
 from weft_cli.observe.sources import ProxyUnreachable
 from weft_cli.observe.tap_events import Observed
 from weft_cli.observe.tap_identity import TapCredentials
-from weft_operator.identity.ca import KeyPair, issue_leaf, new_issuer, new_trust_anchor
 from weft_proxy.identity.credentials import Credentials
 from weft_proxy.tap.hub import TapEvent, TapHub
 from weft_proxy.tap.service import TapService, start_tap_server, tap_server_context

@@ -11,11 +11,11 @@ from typing import Any, TypeVar
 from weft_api.config import ProxyIdentity
 from weft_operator.config_server.hub import ConfigHub
 from weft_operator.config_server.server import ConfigServer
-from weft_operator.kinds import BY_KIND
-from weft_operator.models.base import Kind
 from weft_operator.reconciler import Action, Reconciler
 from weft_proxy.config_client.backoff import Backoff
 from weft_proxy.config_client.client import ConfigClient
+from weft_resources.base import Kind
+from weft_resources.kinds import BY_KIND
 
 NAMESPACE = "shop"
 T = TypeVar("T")

@@ -28,12 +28,12 @@ from weft_api.config import ProxyIdentity
 from weft_api.csr import certificate_request, new_key
 from weft_api.identity import identity_name, spiffe_id
 from weft_api.mesh import ProxyEnv
+from weft_api.mesh_ca import KeyPair, issue_leaf, new_issuer, new_trust_anchor
 from weft_api.proto import discovery_pb2 as dpb
 from weft_api.proto import discovery_pb2_grpc as dpb_grpc
 from weft_api.proto import identity_pb2_grpc, tap_pb2, tap_pb2_grpc
 from weft_operator.config_server.hub import ConfigHub
 from weft_operator.config_server.server import ConfigServer, ServerTls
-from weft_operator.identity.ca import KeyPair, issue_leaf, new_issuer, new_trust_anchor
 from weft_operator.identity.issuer_store import MeshCA
 from weft_operator.identity.server import (
     config_server_credentials,
@@ -42,12 +42,12 @@ from weft_operator.identity.server import (
 )
 from weft_operator.identity.service import IdentityService
 from weft_operator.identity.tokens import ServiceAccountRef, TokenRejected
-from weft_operator.kinds import BY_KIND
-from weft_operator.models.base import Kind
 from weft_operator.reconciler import Reconciler
 from weft_proxy.config_client.backoff import Backoff
 from weft_proxy.config_client.client import ConfigClient
 from weft_proxy.identity.credentials import Credentials
+from weft_resources.base import Kind
+from weft_resources.kinds import BY_KIND
 
 DOMAIN = "cluster.local"
 CONTROL_PLANE = "weft"

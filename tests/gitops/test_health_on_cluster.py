@@ -29,7 +29,7 @@ from weft_cli import local_install, manifests
 from weft_localcluster import ports, processes
 from weft_localcluster.cluster import ClusterInfo
 from weft_localcluster.waiting import eventually
-from weft_operator.kinds import WATCHED
+from weft_resources.kinds import WATCHED
 
 OPERATOR_NAMESPACE = "weft-health"
 # Argo CD's health status -> the kstatus status Flux reads for the same object.

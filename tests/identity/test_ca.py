@@ -13,7 +13,7 @@ from cryptography.x509.verification import PolicyBuilder, Store
 
 from weft_api.csr import certificate_request, new_key
 from weft_api.identity import identity_name, spiffe_id
-from weft_operator.identity.ca import CertifyError, issue_leaf, new_issuer, new_trust_anchor
+from weft_api.mesh_ca import CertifyError, issue_leaf, new_issuer, new_trust_anchor
 
 NOW = datetime.datetime(2026, 6, 1, tzinfo=datetime.UTC)
 IDENTITY = identity_name("books", "shop")

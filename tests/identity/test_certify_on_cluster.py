@@ -18,12 +18,13 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from prometheus_client import CollectorRegistry
 
 from weft_api.identity import identity_name, spiffe_id
+from weft_api.mesh import TRUST_ROOTS, TRUST_ROOTS_KEY
 from weft_cli import local_install
 from weft_localcluster import processes
 from weft_localcluster.cluster import ClusterInfo
 from weft_localcluster.ports import pick_free as free_port
 from weft_localcluster.waiting import eventually
-from weft_operator.identity.issuer_store import TRUST_ROOTS, TRUST_ROOTS_KEY, load_or_create
+from weft_operator.identity.issuer_store import load_or_create
 from weft_operator.identity.server import serving_identity, start_identity_server
 from weft_operator.identity.tokens import AUDIENCE
 from weft_proxy.identity.certifier import Certifier, CertifyFailed
@@ -189,7 +190,7 @@ async def test_the_operator_process_generates_the_issuer_and_certifies(
 async def test_a_renewal_brings_the_current_trust_bundle(mesh: Mesh, tmp_path: Path) -> None:
     """A proxy started with last rotation's bundle (an extra, retired anchor) trusts
     only the current one after certifying: rotations reach running proxies."""
-    from weft_operator.identity.ca import new_trust_anchor
+    from weft_api.mesh_ca import new_trust_anchor
 
     retired = new_trust_anchor("cluster.local", datetime.datetime.now(datetime.UTC))
     retired_pem = retired.cert.public_bytes(serialization.Encoding.PEM)

@@ -19,8 +19,8 @@ from prometheus_client import CollectorRegistry
 
 from weft_api.csr import certificate_request, new_key
 from weft_api.identity import identity_name, spiffe_id
+from weft_api.mesh_ca import KeyPair, issue_leaf, new_issuer, new_trust_anchor
 from weft_api.proto import identity_pb2_grpc
-from weft_operator.identity.ca import KeyPair, issue_leaf, new_issuer, new_trust_anchor
 from weft_operator.identity.issuer_store import MeshCA
 from weft_operator.identity.server import server_credentials, serving_identity
 from weft_operator.identity.service import IdentityService

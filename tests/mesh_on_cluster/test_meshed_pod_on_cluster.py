@@ -24,11 +24,11 @@ from kubernetes_asyncio.client.api_client import ApiClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from weft_api import mesh
+from weft_api.mesh import TRUST_ROOTS, TRUST_ROOTS_KEY
 from weft_cli import local_install
 from weft_localcluster import ports, processes
 from weft_localcluster.cluster import ClusterInfo
 from weft_localcluster.waiting import eventually
-from weft_operator.identity.issuer_store import TRUST_ROOTS, TRUST_ROOTS_KEY
 
 CONTROL_PLANE = "weft-mesh"  # its own: no other test's operator Lease to wait out
 APP_PORT = 8080

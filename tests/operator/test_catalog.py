@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from weft_api.config import DefaultPolicy, ProxyIdentity, ServerKind
 from weft_operator.catalog import MeshSettings, build_outbound_service, build_proxy_config
 from weft_operator.index import MeshIndex
-from weft_operator.models import Kind, parse_resource
+from weft_resources import Kind, parse_resource
 
 GOLDEN = Path(__file__).parent / "golden"
 BOOKS = ProxyIdentity(pod="books-7f6d5c4b3-z9wx1", namespace="booksapp", service_account="books")

@@ -9,7 +9,7 @@ import pytest
 from weft_api.config import AuthorizationKind, ProxyIdentity
 from weft_operator.catalog import build_proxy_config
 from weft_operator.index import MeshIndex
-from weft_operator.models import InvalidResource, parse_resource
+from weft_resources import InvalidResource, parse_resource
 
 NS = "shop"
 

@@ -19,9 +19,9 @@ from weft_api.route_regex import compile_search
 from weft_operator.catalog import build_proxy_config
 from weft_operator.catalog.matches import exact_path, from_route_match, from_smi_match
 from weft_operator.index import MeshIndex
-from weft_operator.models import parse_resource
-from weft_operator.models.httproute import RouteMatchSpec
-from weft_operator.models.specs import HTTPMatch
+from weft_resources import parse_resource
+from weft_resources.httproute import RouteMatchSpec
+from weft_resources.specs import HTTPMatch
 
 GOLDEN = Path(__file__).parent / "golden"
 SPECIAL = "/a.b-c~d#e f&g*h+i?j(k)l[m]n{o}p|q^r$s\\t\u00e9\u4e2d\U0001f600"

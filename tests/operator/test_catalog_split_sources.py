@@ -10,7 +10,7 @@ import pytest
 from weft_api.config import Protocol
 from weft_operator.catalog import build_outbound_service
 from weft_operator.index import MeshIndex
-from weft_operator.models import InvalidResource, parse_resource
+from weft_resources import InvalidResource, parse_resource
 
 NS = "shop"
 

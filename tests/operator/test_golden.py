@@ -18,7 +18,7 @@ import yaml
 from weft_api.config import ProxyIdentity
 from weft_operator.catalog import build_proxy_config
 from weft_operator.index import MeshIndex
-from weft_operator.models import parse_resource
+from weft_resources import parse_resource
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = sorted(path for path in GOLDEN.iterdir() if path.is_dir())

@@ -13,7 +13,7 @@ from weft_operator.index import (
     missing_references,
     selector_matches,
 )
-from weft_operator.models import (
+from weft_resources import (
     Kind,
     LabelSelector,
     ObjectKey,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from weft_operator.models import InvalidResource, parse_resource
+from weft_resources import InvalidResource, parse_resource
 
 META = {"name": "books", "namespace": "booksapp"}
 PROFILE_META = {"name": "books.booksapp.svc.cluster.local", "namespace": "booksapp"}

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from weft_operator.kinds import BY_KIND
-from weft_operator.models import InvalidResource, parse_resource
-from weft_operator.models.base import Kind
 from weft_operator.reconciler import Reconciler, StatusWrite
+from weft_resources import InvalidResource, parse_resource
+from weft_resources.base import Kind
+from weft_resources.kinds import BY_KIND
 
 PROFILE_META = {"name": "books.shop.svc.cluster.local", "namespace": "shop"}
 

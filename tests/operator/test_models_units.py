@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from weft_operator.models.units import parse_go_duration_ms, parse_quantity, quantity_to_milli
+from weft_resources.units import parse_go_duration_ms, parse_quantity, quantity_to_milli
 
 counts = st.integers(min_value=0, max_value=10**9)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from weft_operator.models import (
+from weft_resources import (
     HTTPRouteGroup,
     InvalidResource,
     Kind,
@@ -17,9 +17,9 @@ from weft_operator.models import (
     kind_of,
     parse_resource,
 )
-from weft_operator.models.httproute import HTTPRoute
-from weft_operator.models.policy import ProxyProtocol, Server
-from weft_operator.models.serviceprofile import RequestCondition
+from weft_resources.httproute import HTTPRoute
+from weft_resources.policy import ProxyProtocol, Server
+from weft_resources.serviceprofile import RequestCondition
 
 
 def manifest(api_version: str, kind: str, body: dict[str, Any]) -> dict[str, Any]:

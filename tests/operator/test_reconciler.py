@@ -8,10 +8,10 @@ from typing import Any
 
 import yaml
 
-from weft_operator.kinds import BY_KIND
-from weft_operator.models.base import Kind
-from weft_operator.models.split import TrafficSplit
 from weft_operator.reconciler import Reconciler, StatusWrite, WarningEvent
+from weft_resources.base import Kind
+from weft_resources.kinds import BY_KIND
+from weft_resources.split import TrafficSplit
 
 SPLIT = BY_KIND[Kind.TRAFFIC_SPLIT]
 SERVICE = BY_KIND[Kind.SERVICE]

@@ -13,9 +13,9 @@ from weft_cli import local_install
 from weft_localcluster.cluster import ClusterInfo
 from weft_operator.catalog import build_outbound_service
 from weft_operator.index.store import MeshIndex
-from weft_operator.kinds import BY_KIND
-from weft_operator.models.base import Kind
-from weft_operator.models.registry import parse_resource
+from weft_resources.base import Kind
+from weft_resources.kinds import BY_KIND
+from weft_resources.registry import parse_resource
 
 
 def documents(namespace: str) -> list[dict[str, Any]]:

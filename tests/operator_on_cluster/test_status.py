@@ -21,7 +21,7 @@ from weft_localcluster.cluster import ClusterInfo
 from weft_localcluster.waiting import eventually
 from weft_operator.catalog import build_outbound_service
 from weft_operator.index.store import MeshIndex
-from weft_operator.models.registry import parse_resource
+from weft_resources.registry import parse_resource
 
 SPLIT = ("split.smi-spec.io", "v1alpha4", "trafficsplits")
 PROFILE = ("linkerd.io", "v1alpha2", "serviceprofiles")

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import serialization
 
 from weft_api.csr import certificate_request, new_key
 from weft_api.identity import identity_name, spiffe_id
-from weft_operator.identity.ca import KeyPair, issue_leaf, new_issuer, new_trust_anchor
+from weft_api.mesh_ca import KeyPair, issue_leaf, new_issuer, new_trust_anchor
 from weft_proxy.identity.credentials import Credentials
 
 DOMAIN = "cluster.local"

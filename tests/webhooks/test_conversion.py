@@ -12,7 +12,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from weft_operator.models import TrafficSplit, TrafficTarget, parse_resource
+from weft_resources import TrafficSplit, TrafficTarget, parse_resource
 from weft_webhooks.conversion import CONVERTERS, ConversionError, convert
 from weft_webhooks.conversion.trafficsplit import MATCHES_ANNOTATION, WEIGHT_UNIT_ANNOTATION
 from weft_webhooks.conversion.traffictarget import NAMED_PORT_ANNOTATION, UDP_RULES_ANNOTATION

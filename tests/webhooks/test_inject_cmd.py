@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from weft_api import mesh
+from weft_api.mesh_ca import new_trust_anchor
 from weft_cli.installed import settings_from_args
 from weft_cli.main import main
-from weft_operator.identity.ca import new_trust_anchor
 from weft_webhooks.injection import InjectorSettings, Outcome, apply_patch, inject
 from weft_webhooks.injection.manifests import (
     Removal,

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from weft_api import mesh
 from weft_localcluster import ports
-from weft_operator.models import Server
+from weft_resources import Server
 from weft_webhooks.certificates import Authority, Policy
 from weft_webhooks.injection import InjectorSettings, inject
 from weft_webhooks.serving.app import Lookups, Webhooks, make_app

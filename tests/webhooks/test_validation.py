@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from weft_operator.index.selectors import selector_matches
-from weft_operator.models import LabelSelector, Server, parse_resource
+from weft_resources import LabelSelector, Server, parse_resource
 from weft_webhooks.validation import ValidationContext, needs_servers, problems, warnings
 from weft_webhooks.validation.checks import MAX_SPLIT_BACKENDS
 from weft_webhooks.validation.selectors import can_overlap

@@ -6,9 +6,9 @@ from typing import Any
 
 import yaml
 
+from weft_api.mesh import TRUST_ROOTS
 from weft_cli import manifests
-from weft_operator.identity.issuer_store import TRUST_ROOTS
-from weft_operator.kinds import WATCHED
+from weft_resources.kinds import WATCHED
 from weft_webhooks.conversion import CONVERTERS
 from weft_webhooks.endpoints import CONVERTED_CRDS
 

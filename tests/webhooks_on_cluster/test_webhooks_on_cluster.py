@@ -22,13 +22,13 @@ from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from weft_api import mesh
+from weft_api.mesh import TRUST_ROOTS, TRUST_ROOTS_KEY
 from weft_cli import local_install
 from weft_localcluster import ports, processes
 from weft_localcluster.cluster import ClusterInfo
 from weft_localcluster.waiting import eventually
-from weft_operator.identity.issuer_store import TRUST_ROOTS, TRUST_ROOTS_KEY
 from weft_operator.identity.server import serving_identity
-from weft_operator.models import HTTPRouteGroup, parse_resource
+from weft_resources import HTTPRouteGroup, parse_resource
 
 WEFT_NAMESPACE = "weft"
 SPLITS = ("split.smi-spec.io", "trafficsplits")

@@ -19,7 +19,7 @@ from weft_cli.observe.resources import service_profiles, traffic_splits
 from weft_cli.observe.routes import route_stats
 from weft_cli.observe.splits import split_stats
 from weft_cli.observe.window import Window
-from weft_operator.kinds import WATCHED
+from weft_resources.kinds import WATCHED
 from weft_viz import views
 
 DEFAULT_WINDOW_SECONDS = 60  # `weft stat --prometheus`'s default window (1m)

@@ -15,14 +15,14 @@ from typing import Any
 import yaml
 
 from weft_api import mesh
+from weft_api.mesh import ISSUER_SECRET, TRUST_ROOTS, TRUST_ROOTS_KEY
 from weft_cli import manifests, webhook_probes
 from weft_cli.check import verdicts
 from weft_cli.check.model import Outcome, Result, Status, failed, passed
 from weft_cli.errors import CliError
 from weft_cli.kube import Kube, NotFound
 from weft_cli.observe import pods as pod_info
-from weft_operator.identity.issuer_store import ISSUER_SECRET, TRUST_ROOTS, TRUST_ROOTS_KEY
-from weft_operator.kinds import WATCHED
+from weft_resources.kinds import WATCHED
 from weft_webhooks.endpoints import MUTATING_CONFIGURATION, VALIDATING_CONFIGURATION
 
 API = "kubernetes-api"

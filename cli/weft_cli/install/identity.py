@@ -15,9 +15,9 @@ from typing import Any
 
 from cryptography import x509
 
+from weft_api.mesh_ca import KeyPair, new_issuer, new_trust_anchor
 from weft_cli import certificates
 from weft_cli.errors import CliError
-from weft_operator.identity.ca import KeyPair, new_issuer, new_trust_anchor
 
 ISSUER_KEYS = ("identity.trustAnchorsPEM", "identity.issuer.crt", "identity.issuer.key")
 

@@ -8,10 +8,10 @@ from typing import Any
 import yaml
 
 from weft_api import mesh
+from weft_api.mesh import ISSUER_SECRET, TRUST_ROOTS, TRUST_ROOTS_KEY
 from weft_cli import manifests
 from weft_cli.install.identity import MeshIdentity
 from weft_cli.install.values import Values
-from weft_operator.identity.issuer_store import ISSUER_SECRET, TRUST_ROOTS, TRUST_ROOTS_KEY
 from weft_webhooks.endpoints import CONVERTED_CRDS
 
 OPERATOR_METRICS_PORT = 9990

@@ -13,11 +13,11 @@ import binascii
 import datetime
 from typing import Any
 
+from weft_api.mesh import ISSUER_SECRET, TRUST_ROOTS, TRUST_ROOTS_KEY
 from weft_cli.errors import CliError
 from weft_cli.install import identity
 from weft_cli.install.identity import MeshIdentity
 from weft_cli.kube import Kube, KubeOptions
-from weft_operator.identity.issuer_store import ISSUER_SECRET, TRUST_ROOTS, TRUST_ROOTS_KEY
 
 # cert-manager names the Certificate that writes a Secret: such an issuer stays its.
 CERT_MANAGER_ANNOTATION = "cert-manager.io/certificate-name"

@@ -10,14 +10,14 @@ from weft_cli.errors import CliError
 from weft_cli.kube import Kube, NotFound
 from weft_cli.observe.routes import Profile
 from weft_cli.observe.splits import Backend, Split
-from weft_operator.kinds import BY_KIND, Watched
-from weft_operator.models import (
+from weft_resources import (
     InvalidResource,
     Kind,
     ServiceProfile,
     TrafficSplit,
     parse_resource,
 )
+from weft_resources.kinds import BY_KIND, Watched
 from weft_webhooks.conversion.trafficsplit import WEIGHT_UNIT_ANNOTATION
 
 T = TypeVar("T")

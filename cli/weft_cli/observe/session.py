@@ -36,7 +36,7 @@ def one_namespace(args: argparse.Namespace, what: str) -> str:
 
 def parse_duration(text: str, option: str) -> float:
     """`30s`, `1m`, `1m30s` in seconds."""
-    from weft_operator.models.units import parse_go_duration_ms
+    from weft_resources.units import parse_go_duration_ms
 
     try:
         return parse_go_duration_ms(text) / 1000

@@ -22,15 +22,14 @@ from cryptography.hazmat.primitives import serialization
 from weft_api import mesh
 from weft_api.csr import certificate_request, new_key
 from weft_api.identity import identity_name, spiffe_id
+from weft_api.mesh import TRUST_ROOTS, TRUST_ROOTS_KEY
 from weft_api.proto import identity_pb2, identity_pb2_grpc
 from weft_cli.errors import CliError
 from weft_cli.kube import ApiError, Kube, NotFound
 from weft_cli.observe.portforward import forwarded
-from weft_operator.identity.issuer_store import TRUST_ROOTS, TRUST_ROOTS_KEY
 
 TOKEN_SECONDS = 600  # the API server's minimum
 CERTIFY_TIMEOUT = 20.0
-_OPERATOR_ACCOUNT = "weft-operator"  # the identity service presents its identity
 
 
 @dataclass(frozen=True)
@@ -140,7 +139,7 @@ async def certify(kube: Kube, namespace: str, trust_domain: str) -> TapCredentia
             key, identity, spiffe_id(account, namespace, trust_domain)
         ),
     )
-    server = identity_name(_OPERATOR_ACCOUNT, namespace, trust_domain)
+    server = identity_name(mesh.OPERATOR_SERVICE_ACCOUNT, namespace, trust_domain)
     credentials = grpc.ssl_channel_credentials(root_certificates=anchors)
     async with forwarded(kube, namespace, pod, mesh.IDENTITY_PORT) as forward:
         options = [("grpc.ssl_target_name_override", server)]

@@ -19,16 +19,16 @@ from weft_operator.catalog.settings import MeshSettings
 from weft_operator.index import lookups
 from weft_operator.index.selectors import selector_matches
 from weft_operator.index.store import MeshIndex
-from weft_operator.models.access import IdentityBinding, Subject, TrafficTarget
-from weft_operator.models.core import Pod
-from weft_operator.models.policy import (
+from weft_resources.access import IdentityBinding, Subject, TrafficTarget
+from weft_resources.core import Pod
+from weft_resources.policy import (
     AuthorizationPolicy,
     MeshTLSAuthentication,
     NetworkAuthentication,
     NetworkSpec,
     ServerAuthorization,
 )
-from weft_operator.models.specs import HTTPRouteGroup, TCPRoute
+from weft_resources.specs import HTTPRouteGroup, TCPRoute
 
 EVERY_NETWORK = tuple(Network(cidr) for cidr in ALL_NETWORKS)
 ANY_IDENTITY = ("*",)

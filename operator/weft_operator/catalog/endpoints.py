@@ -8,7 +8,7 @@ from weft_operator.catalog.settings import MeshSettings
 from weft_operator.catalog.workloads import is_meshed, workload_labels
 from weft_operator.index import lookups
 from weft_operator.index.store import MeshIndex
-from weft_operator.models.core import EndpointSlice, Pod, Service, ServicePortSpec, SliceEndpoint
+from weft_resources.core import EndpointSlice, Pod, Service, ServicePortSpec, SliceEndpoint
 
 _IP_ADDRESS_TYPES = ("IPv4", "IPv6")
 

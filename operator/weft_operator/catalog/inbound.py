@@ -35,9 +35,9 @@ from weft_operator.catalog.settings import MeshSettings
 from weft_operator.catalog.workloads import default_inbound_policy
 from weft_operator.index import lookups
 from weft_operator.index.store import MeshIndex
-from weft_operator.models.access import TrafficTarget
-from weft_operator.models.core import Pod
-from weft_operator.models.policy import ProxyProtocol, Server
+from weft_resources.access import TrafficTarget
+from weft_resources.core import Pod
+from weft_resources.policy import ProxyProtocol, Server
 
 ANY_OTHER_PORT = 0
 

@@ -18,14 +18,14 @@ from collections.abc import Iterable
 
 from weft_api import route_regex
 from weft_api.config import RequestMatch, ResponseMatch, StatusRange, ValueMatch
-from weft_operator.models.httproute import (
+from weft_resources.httproute import (
     PathMatchSpec,
     RouteMatchSpec,
     RouteRuleSpec,
     ValueMatchSpec,
 )
-from weft_operator.models.serviceprofile import RequestCondition, ResponseCondition
-from weft_operator.models.specs import HTTPMatch
+from weft_resources.serviceprofile import RequestCondition, ResponseCondition
+from weft_resources.specs import HTTPMatch
 
 EVERY_REQUEST = RequestMatch(all=())
 

@@ -37,11 +37,11 @@ from weft_operator.catalog.matches import (
 from weft_operator.catalog.settings import MeshSettings
 from weft_operator.index import lookups
 from weft_operator.index.store import MeshIndex
-from weft_operator.models.core import Service, ServicePortSpec
-from weft_operator.models.httproute import HTTPRoute
-from weft_operator.models.serviceprofile import ServiceProfile
-from weft_operator.models.specs import HTTPRouteGroup
-from weft_operator.models.split import TrafficSplit
+from weft_resources.core import Service, ServicePortSpec
+from weft_resources.httproute import HTTPRoute
+from weft_resources.serviceprofile import ServiceProfile
+from weft_resources.specs import HTTPRouteGroup
+from weft_resources.split import TrafficSplit
 
 # Service appProtocol: Linkerd 2.18's protocol declarations (http, kubernetes.io/h2c,
 # linkerd.io/opaque), and TLS for the IANA names of TLS-wrapped HTTP. An opaque port is

@@ -7,7 +7,7 @@ from weft_operator.catalog.inbound import build_inbound
 from weft_operator.catalog.outbound import build_outbound_service
 from weft_operator.catalog.settings import MeshSettings
 from weft_operator.index.store import MeshIndex
-from weft_operator.models.core import Service
+from weft_resources.core import Service
 
 
 def build_proxy_config(

@@ -13,7 +13,7 @@ from weft_api.mesh import (
 )
 from weft_operator.catalog.settings import MeshSettings
 from weft_operator.index.store import MeshIndex
-from weft_operator.models.core import Namespace, Pod
+from weft_resources.core import Namespace, Pod
 
 _POD_TEMPLATE_HASH_LABEL = "pod-template-hash"
 _POLICY_NAMES = frozenset(policy.value for policy in DefaultPolicy)

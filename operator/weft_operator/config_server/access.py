@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from weft_api.identity import identity_name
 from weft_operator.config_server.protocol import Hello
 from weft_operator.index.store import MeshIndex
-from weft_operator.models.core import Pod
+from weft_resources.core import Pod
 
 
 @dataclass(frozen=True, slots=True)

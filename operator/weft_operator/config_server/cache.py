@@ -23,8 +23,8 @@ from weft_operator.catalog.outbound import cluster_ips_of
 from weft_operator.config_server.resources import Resource, inbound_resource, outbound_resources
 from weft_operator.config_server.targets import ServiceName, normalize_address
 from weft_operator.index.store import MeshIndex, Reads
-from weft_operator.models.base import Kind, ObjectKey
-from weft_operator.models.core import Service
+from weft_resources.base import Kind, ObjectKey
+from weft_resources.core import Service
 
 T = TypeVar("T")
 

@@ -45,8 +45,8 @@ from weft_operator.config_server.session import ProxySession, Reply
 from weft_operator.config_server.snapshot import Snapshot, WireMemo
 from weft_operator.config_server.targets import ClusterIp, parse_target
 from weft_operator.index.store import MeshIndex
-from weft_operator.models.base import ObjectKey
 from weft_operator.reconciler import Change
+from weft_resources.base import ObjectKey
 
 MAX_TARGETS_PER_PROXY = 10_000
 

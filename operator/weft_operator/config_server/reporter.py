@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable
 
 from weft_operator.conditions import Convergence
 from weft_operator.config_server.hub import ConfigHub
-from weft_operator.models.base import ObjectKey
 from weft_operator.reconciler import Action, Reconciler
+from weft_resources.base import ObjectKey
 
 log = logging.getLogger(__name__)
 

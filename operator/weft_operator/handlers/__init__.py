@@ -13,9 +13,9 @@ from typing import Any
 import kopf
 
 from weft_operator import metrics
-from weft_operator.kinds import WATCHED, Watched
 from weft_operator.kube_writer import KubeWriter
 from weft_operator.reconciler import Reconciler
+from weft_resources.kinds import WATCHED, Watched
 
 
 def register(registry: kopf.OperatorRegistry, reconciler: Reconciler, writer: KubeWriter) -> None:

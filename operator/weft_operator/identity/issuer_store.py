@@ -16,11 +16,8 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from weft_operator.identity.ca import KeyPair, new_issuer, new_trust_anchor
-
-ISSUER_SECRET = "weft-identity-issuer"
-TRUST_ROOTS = "weft-identity-trust-roots"
-TRUST_ROOTS_KEY = "ca-bundle.crt"
+from weft_api.mesh import ISSUER_SECRET, TRUST_ROOTS, TRUST_ROOTS_KEY
+from weft_api.mesh_ca import KeyPair, new_issuer, new_trust_anchor
 
 
 class IssuerMissing(RuntimeError):

@@ -10,8 +10,9 @@ from kubernetes_asyncio.client.api_client import ApiClient
 
 from weft_api.csr import certificate_request, new_key
 from weft_api.identity import identity_name, spiffe_id
+from weft_api.mesh import OPERATOR_SERVICE_ACCOUNT
+from weft_api.mesh_ca import LEAF_LIFETIME, KeyPair, issue_leaf
 from weft_api.proto import identity_pb2_grpc
-from weft_operator.identity.ca import LEAF_LIFETIME, KeyPair, issue_leaf
 from weft_operator.identity.issuer_store import MeshCA
 from weft_operator.identity.service import IdentityService
 from weft_operator.identity.tokens import TokenReviewer
@@ -22,7 +23,7 @@ SERVER_LIFETIME = datetime.timedelta(days=365)
 
 
 def serving_identity(namespace: str, trust_domain: str) -> str:
-    return identity_name("weft-operator", namespace, trust_domain)
+    return identity_name(OPERATOR_SERVICE_ACCOUNT, namespace, trust_domain)
 
 
 def server_credentials(ca: MeshCA, namespace: str, trust_domain: str) -> grpc.ServerCredentials:
@@ -44,14 +45,11 @@ def config_server_credentials(
 
 def serving_key_and_chain(ca: MeshCA, namespace: str, trust_domain: str) -> tuple[bytes, bytes]:
     identity = serving_identity(namespace, trust_domain)
+    spiffe = spiffe_id(OPERATOR_SERVICE_ACCOUNT, namespace, trust_domain)
     key = new_key()
-    csr = certificate_request(key, identity, spiffe_id("weft-operator", namespace, trust_domain))
+    csr = certificate_request(key, identity, spiffe)
     now = datetime.datetime.now(datetime.UTC)
-    leaf = KeyPair(
-        issue_leaf(ca.issuer, csr, identity, spiffe_id("weft-operator", namespace, trust_domain),
-                   now, SERVER_LIFETIME),
-        key,
-    )  # fmt: skip
+    leaf = KeyPair(issue_leaf(ca.issuer, csr, identity, spiffe, now, SERVER_LIFETIME), key)
     return leaf.key_pem(), leaf.cert_pem() + ca.issuer.cert_pem()
 
 

@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives import serialization
 from prometheus_client import Counter
 
 from weft_api.identity import identity_name, spiffe_id
+from weft_api.mesh_ca import LEAF_LIFETIME, CertifyError, KeyPair, issue_leaf
 from weft_api.proto import identity_pb2, identity_pb2_grpc
-from weft_operator.identity.ca import LEAF_LIFETIME, CertifyError, KeyPair, issue_leaf
 from weft_operator.identity.tokens import ServiceAccountRef, TokenRejected
 
 log = logging.getLogger(__name__)

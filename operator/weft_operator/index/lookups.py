@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from weft_operator.index.selectors import selector_matches
 from weft_operator.index.store import MeshIndex
-from weft_operator.models.access import IdentityBinding, TrafficTarget
-from weft_operator.models.base import Kind, LabelSelector, ObjectKey
-from weft_operator.models.core import EndpointSlice, Pod
-from weft_operator.models.httproute import HTTPRoute
-from weft_operator.models.policy import AuthorizationPolicy, Server, ServerAuthorization
-from weft_operator.models.serviceprofile import ServiceProfile
-from weft_operator.models.split import TrafficSplit
+from weft_resources.access import IdentityBinding, TrafficTarget
+from weft_resources.base import Kind, LabelSelector, ObjectKey
+from weft_resources.core import EndpointSlice, Pod
+from weft_resources.httproute import HTTPRoute
+from weft_resources.policy import AuthorizationPolicy, Server, ServerAuthorization
+from weft_resources.serviceprofile import ServiceProfile
+from weft_resources.split import TrafficSplit
 
 
 def endpoint_slices_of(index: MeshIndex, namespace: str, service: str) -> list[EndpointSlice]:

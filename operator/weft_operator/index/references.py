@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from weft_operator.models.access import TrafficTarget
-from weft_operator.models.base import Kind, ObjectKey, Resource
-from weft_operator.models.core import EndpointSlice
-from weft_operator.models.httproute import HTTPRoute
-from weft_operator.models.policy import (
+from weft_resources.access import TrafficTarget
+from weft_resources.base import Kind, ObjectKey, Resource
+from weft_resources.core import EndpointSlice
+from weft_resources.httproute import HTTPRoute
+from weft_resources.policy import (
     AuthorizationPolicy,
     MeshTLSAuthentication,
     ServerAuthorization,
 )
-from weft_operator.models.serviceprofile import ServiceProfile
-from weft_operator.models.split import TrafficSplit
+from weft_resources.serviceprofile import ServiceProfile
+from weft_resources.split import TrafficSplit
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from weft_operator.index.references import Reference, references_of
 from weft_operator.index.store import MeshIndex
-from weft_operator.models.base import Kind, ObjectKey, Resource
-from weft_operator.models.specs import HTTPRouteGroup
+from weft_resources.base import Kind, ObjectKey, Resource
+from weft_resources.specs import HTTPRouteGroup
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from weft_operator.models.base import LabelSelector, LabelSelectorRequirement
+from weft_resources.base import LabelSelector, LabelSelectorRequirement
 
 
 def selector_matches(selector: LabelSelector, labels: Mapping[str, str]) -> bool:

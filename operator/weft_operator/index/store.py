@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from weft_operator.index.references import references_of
-from weft_operator.models.base import Kind, ObjectKey, Resource
+from weft_resources.base import Kind, ObjectKey, Resource
 
 R = TypeVar("R", bound=Resource)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from weft_operator.models.units import quantity_to_milli
+from weft_resources.units import quantity_to_milli
 from weft_webhooks.conversion.stash import pop_annotation, set_annotation, stash, unstash
 
 WEIGHT_UNIT_ANNOTATION = "split.weft.dev/weight-unit"

@@ -26,9 +26,6 @@ PROXY_RESOURCES = Resources(cpu_request="20m", memory_request="48Mi", memory_lim
 INIT_RESOURCES = Resources(
     cpu_request="10m", memory_request="16Mi", cpu_limit="100m", memory_limit="64Mi"
 )
-# The identity server presents the identity of this ServiceAccount of the control-plane
-# namespace (weft_operator.identity.server.serving_identity; a test pins the agreement).
-OPERATOR_SERVICE_ACCOUNT = "weft-operator"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,5 +68,5 @@ class InjectorSettings:
     def identity_server_name(self) -> str:
         """The name the identity service's certificate carries, which the proxy checks."""
         return identity_name(
-            OPERATOR_SERVICE_ACCOUNT, self.control_plane_namespace, self.trust_domain
+            mesh.OPERATOR_SERVICE_ACCOUNT, self.control_plane_namespace, self.trust_domain
         )

@@ -24,7 +24,7 @@ from typing import Any
 from aiohttp import StreamReader, web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 
-from weft_operator.models import Server
+from weft_resources import Server
 from weft_webhooks.endpoints import CONVERT_PATH, INJECT_PATH, VALIDATE_PATH
 from weft_webhooks.injection import InjectorSettings, Outcome, inject
 from weft_webhooks.injection.decision import decide

@@ -13,7 +13,7 @@ from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from weft_operator.models import InvalidResource, Server, parse_resource
+from weft_resources import InvalidResource, Server, parse_resource
 from weft_webhooks import cabundle
 from weft_webhooks.endpoints import (
     CONVERTED_CRDS,

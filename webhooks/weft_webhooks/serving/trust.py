@@ -10,7 +10,7 @@ from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from weft_operator.identity.issuer_store import TRUST_ROOTS, TRUST_ROOTS_KEY
+from weft_api.mesh import TRUST_ROOTS, TRUST_ROOTS_KEY
 from weft_webhooks.serving.kube import WATCH_SECONDS, keep_watching
 
 log = logging.getLogger(__name__)

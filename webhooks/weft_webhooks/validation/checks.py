@@ -10,9 +10,9 @@ import re
 from collections.abc import Iterable, Iterator
 from ipaddress import IPv4Network, IPv6Network
 
-from weft_operator.models.policy import NetworkSpec, Server
-from weft_operator.models.serviceprofile import ServiceProfile
-from weft_operator.models.split import TrafficSplit
+from weft_resources.policy import NetworkSpec, Server
+from weft_resources.serviceprofile import ServiceProfile
+from weft_resources.split import TrafficSplit
 from weft_webhooks.validation.selectors import can_overlap
 
 _DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from weft_operator.models.base import LabelSelector, LabelSelectorRequirement
+from weft_resources.base import LabelSelector, LabelSelectorRequirement
 
 
 @dataclass(slots=True)

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from weft_operator.models import (
+from weft_resources import (
     HTTPRoute,
     InvalidResource,
     Kind,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from weft_operator.models import access, core, httproute, policy, serviceprofile, specs, split
-from weft_operator.models.base import Kind, Resource
-from weft_operator.models.errors import InvalidResource
+from weft_resources import access, core, httproute, policy, serviceprofile, specs, split
+from weft_resources.base import Kind, Resource
+from weft_resources.errors import InvalidResource
 
 Parser = Callable[[Mapping[str, Any]], Resource]
 

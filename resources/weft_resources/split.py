@@ -9,9 +9,9 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from weft_operator.models.base import Frozen, Kind, Resource
-from weft_operator.models.fields import milli_weight
-from weft_operator.models.manifest import Manifest
+from weft_resources.base import Frozen, Kind, Resource
+from weft_resources.fields import milli_weight
+from weft_resources.manifest import Manifest
 
 _QUANTITY_WEIGHTS = "quantity_weights"
 _DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"

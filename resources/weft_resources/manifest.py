@@ -8,8 +8,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from weft_operator.models.base import ObjectMeta, Resource
-from weft_operator.models.errors import InvalidResource, describe_validation_error
+from weft_resources.base import ObjectMeta, Resource
+from weft_resources.errors import InvalidResource, describe_validation_error
 
 Model = TypeVar("Model", bound=BaseModel)
 

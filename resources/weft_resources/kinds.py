@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from weft_operator.models.base import Kind
+from weft_resources.base import Kind
 
 
 class Watched(NamedTuple):

@@ -9,9 +9,9 @@ from typing import Any, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
-from weft_operator.models.base import Frozen, Kind, LabelSelector, Resource
-from weft_operator.models.fields import PortNumber
-from weft_operator.models.manifest import Manifest
+from weft_resources.base import Frozen, Kind, LabelSelector, Resource
+from weft_resources.fields import PortNumber
+from weft_resources.manifest import Manifest
 
 
 class Subject(Frozen):

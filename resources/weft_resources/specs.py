@@ -7,9 +7,9 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BeforeValidator
 
-from weft_operator.models.base import Frozen, Kind, Resource
-from weft_operator.models.fields import PortNumber, Regex, compiled_regex
-from weft_operator.models.manifest import Manifest
+from weft_resources.base import Frozen, Kind, Resource
+from weft_resources.fields import PortNumber, Regex, compiled_regex
+from weft_resources.manifest import Manifest
 
 _SPECS_GROUP = "specs.smi-spec.io"
 

@@ -7,9 +7,9 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from weft_operator.models.base import Frozen, Kind, Resource
-from weft_operator.models.fields import PortNumber, PortReference
-from weft_operator.models.manifest import Manifest
+from weft_resources.base import Frozen, Kind, Resource
+from weft_resources.fields import PortNumber, PortReference
+from weft_resources.manifest import Manifest
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 

@@ -4,22 +4,22 @@ The handlers call `parse_resource(body)`; it raises `InvalidResource` with a mes
 naming the field as the manifest spells it.
 """
 
-from weft_operator.models.access import IdentityBinding, TrafficTarget
-from weft_operator.models.base import Kind, LabelSelector, ObjectKey, ObjectMeta, Resource
-from weft_operator.models.core import EndpointSlice, Namespace, Pod, Service, ServiceAccount
-from weft_operator.models.errors import InvalidResource
-from weft_operator.models.httproute import HTTPRoute
-from weft_operator.models.policy import (
+from weft_resources.access import IdentityBinding, TrafficTarget
+from weft_resources.base import Kind, LabelSelector, ObjectKey, ObjectMeta, Resource
+from weft_resources.core import EndpointSlice, Namespace, Pod, Service, ServiceAccount
+from weft_resources.errors import InvalidResource
+from weft_resources.httproute import HTTPRoute
+from weft_resources.policy import (
     AuthorizationPolicy,
     MeshTLSAuthentication,
     NetworkAuthentication,
     Server,
     ServerAuthorization,
 )
-from weft_operator.models.registry import RESOURCE_TYPES, kind_of, parse_resource
-from weft_operator.models.serviceprofile import ServiceProfile
-from weft_operator.models.specs import HTTPRouteGroup, TCPRoute, UDPRoute
-from weft_operator.models.split import TrafficSplit
+from weft_resources.registry import RESOURCE_TYPES, kind_of, parse_resource
+from weft_resources.serviceprofile import ServiceProfile
+from weft_resources.specs import HTTPRouteGroup, TCPRoute, UDPRoute
+from weft_resources.split import TrafficSplit
 
 __all__ = [
     "RESOURCE_TYPES",

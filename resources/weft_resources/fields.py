@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from weft_api import route_regex
-from weft_operator.models.units import parse_go_duration_ms, quantity_to_milli
+from weft_resources.units import parse_go_duration_ms, quantity_to_milli
 
 _PORT_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
 

@@ -8,15 +8,15 @@ from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import Field, model_validator
 
-from weft_operator.models.base import Frozen, Kind, Resource
-from weft_operator.models.fields import (
+from weft_resources.base import Frozen, Kind, Resource
+from weft_resources.fields import (
     DurationMs,
     MilliWeight,
     ObjectOrList,
     PortNumber,
     Regex,
 )
-from weft_operator.models.manifest import Manifest
+from weft_resources.manifest import Manifest
 
 _DNS_LABEL = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
 _PROFILE_NAME = re.compile(

@@ -13,10 +13,10 @@ from typing import Any, ClassVar, Literal, Self
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from weft_operator.models.base import Frozen, Kind, Resource
-from weft_operator.models.fields import DurationMs, PortNumber, compiled_regex
-from weft_operator.models.manifest import Manifest
-from weft_operator.models.policy import POLICY_GROUP
+from weft_resources.base import Frozen, Kind, Resource
+from weft_resources.fields import DurationMs, PortNumber, compiled_regex
+from weft_resources.manifest import Manifest
+from weft_resources.policy import POLICY_GROUP
 
 
 class ParentRef(Frozen):

@@ -11,9 +11,9 @@ from typing import Annotated, Any, ClassVar, Literal, Self
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from weft_api.config import DefaultPolicy
-from weft_operator.models.base import Frozen, Kind, LabelSelector, Resource
-from weft_operator.models.fields import Cidr, PortReference
-from weft_operator.models.manifest import Manifest
+from weft_resources.base import Frozen, Kind, LabelSelector, Resource
+from weft_resources.fields import Cidr, PortReference
+from weft_resources.manifest import Manifest
 
 POLICY_GROUP = "policy.linkerd.io"
 
