@@ -4,7 +4,7 @@
 # meshed pod pays for (docs/benchmarks.md, "Proxy weight"). It runs the injected proxy
 # (`python -m weft_proxy`, its default) and proxy-init (`python -m weft_proxy.init`).
 # The control-plane image (the default, last target; weft_api.mesh.CONTROL_PLANE_IMAGE)
-# adds the `control-plane` extra: `weft_operator` and `weft_webhooks` as their
+# adds the `control-plane` extra: `weft_operator`, `weft_webhooks` and `weft_viz` as their
 # Deployments' args, and the proxy too.
 #
 #   docker build --target proxy -t ghcr.io/weft-dev/weft-proxy:dev .
@@ -17,11 +17,14 @@ FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY api api
+COPY resources resources
 COPY operator operator
 COPY dataplane dataplane
 COPY webhooks webhooks
 COPY cli cli
 COPY localcluster localcluster
+# `weft viz install` runs the dashboard (`python -m weft_viz`) from the control-plane image.
+COPY viz viz
 # cli/weft_cli/crds links here: the wheel carries the CRDs for `weft install`.
 COPY crds crds
 RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[control-plane]'
