@@ -8,41 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
+import host_prometheus
+from host_prometheus import get
 from meshed_bookshop import NAMESPACE, Bookshop
 
 from weft_api import mesh
-from weft_localcluster.build import ensure_built, prometheus_bundle
-from weft_viz.scrape import scrape_config
 
 DEADLINE_S = 120.0
 GRAFANA = ("weft-workloads.json", "weft-routes.json")
-
-
-def from_the_host(bookshop: Bookshop) -> dict[str, Any]:
-    """The shipped job, changed only in how it reaches the API server: in a cluster,
-    Prometheus uses its ServiceAccount; on the host, the test cluster's kubeconfig. It
-    looks at the bookshop's namespace only, as other tests' pods come and go."""
-    job = scrape_config()
-    (discovery,) = job["kubernetes_sd_configs"]
-    discovery["kubeconfig_file"] = str(bookshop.cluster.kubeconfig)
-    discovery["namespaces"] = {"names": [NAMESPACE]}
-    return {"global": {"scrape_interval": "1s"}, "scrape_configs": [job]}
-
-
-def get(url: str, path: str, **params: str) -> Any:
-    """The answer's data; None when Prometheus is not up yet or refuses the query."""
-    address = f"{url}{path}?" + urllib.parse.urlencode(params)
-    try:
-        with urllib.request.urlopen(address, timeout=5) as response:
-            return json.load(response)["data"]
-    except OSError:  # HTTPError (a refused query: 400) included
-        return None
 
 
 def meshed_pods(bookshop: Bookshop) -> dict[str, dict[str, Any]]:
@@ -60,9 +37,7 @@ async def test_the_shipped_scrape_config_labels_each_proxy_with_its_workload(
 ) -> None:
     pods = meshed_pods(bookshop)
     assert len(pods) >= 6, pods.keys()  # web, books-v1, books-v2, ratings, traffic, ...
-    # Built from Go modules, once, cached (Debian's lacks Kubernetes discovery).
-    binary = ensure_built(prometheus_bundle()) / "prometheus"
-    url = prometheus_with(from_the_host(bookshop), str(binary))
+    url = host_prometheus.start(prometheus_with, bookshop.cluster.kubeconfig, NAMESPACE)
     wanted = {f"{ip}:{mesh.PROXY_ADMIN_PORT}" for ip in pods}
     targets: list[dict[str, Any]] = []
     loop = asyncio.get_running_loop()

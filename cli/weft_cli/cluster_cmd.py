@@ -25,7 +25,7 @@ def register(topics: Any) -> None:
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser(
-        "build", help="build the binaries and tools (helm) once (cached)"
+        "build", help="build the binaries and tools (helm, flagger) once (cached)"
     ).set_defaults(run=_build)
     up = actions.add_parser("up", help="build (once) and start etcd and the control plane")
     up.add_argument(
@@ -50,10 +50,11 @@ def _build(args: argparse.Namespace) -> int:
     try:
         binaries = ensure_binaries()
         helm = go_tools.ensure_tool(go_tools.HELM)  # the charts' tests install with it
+        flagger = go_tools.ensure_tool(go_tools.FLAGGER)  # e2e/test_flagger.py runs it
     except BuildError as exc:
         return _fail(str(exc))
     Console(stderr=True).print(
-        f"binaries ready: {binaries.etcd.parent}, {binaries.kubernetes_dir}, {helm}"
+        f"binaries ready: {binaries.etcd.parent}, {binaries.kubernetes_dir}, {helm}, {flagger}"
     )
     return 0
 

@@ -8,6 +8,7 @@ Each tool and version has its own folder, which is either complete or absent.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -37,6 +38,8 @@ class GoTool:
 
 
 HELM = GoTool("helm", "helm.sh/helm/v4/cmd/helm", versions.HELM_VERSION)
+FLAGGER_MODULE = "github.com/fluxcd/flagger"
+FLAGGER = GoTool("flagger", f"{FLAGGER_MODULE}/cmd/flagger", versions.FLAGGER_VERSION)
 
 
 def ensure_tool(tool: GoTool, console: Console | None = None) -> Path:
@@ -69,3 +72,20 @@ def ensure_tool(tool: GoTool, console: Console | None = None) -> Path:
         staging.rename(tool.folder)  # atomic: a folder is either complete or absent
         console.print(f"built {tool.name} in {time.monotonic() - started:.0f}s")
         return tool.binary
+
+
+def module_source(module: str, version: str) -> Path:
+    """The module's source tree in Go's module cache (read-only), downloaded from the
+    module proxy on first use: where a tool's own manifests (Flagger's CRDs) are read."""
+    go = build.check_go()
+    result = subprocess.run(
+        [go, "mod", "download", "-json", f"{module}@{version}"],
+        cwd=cache_dir(),  # outside any go.mod, whose go.sum it would otherwise touch
+        env=build._go_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise build.BuildError(f"go mod download {module}@{version} failed: {result.stdout}")
+    return Path(json.loads(result.stdout)["Dir"])

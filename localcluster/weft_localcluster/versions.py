@@ -11,6 +11,9 @@ PROMETHEUS_VERSION = "v0.53.2"
 
 # Tools built beside the cluster (go_tools.py).
 HELM_VERSION = "v4.3.2"
+# Flagger drives canary releases through the mesh (e2e/test_flagger.py); its CRDs are read
+# from the same module's source (artifacts/flagger/crd.yaml).
+FLAGGER_VERSION = "v1.44.0"
 
 # Kubernetes v1.36 declares `go 1.26.0` in its go.mod; older toolchains cannot build it.
 MIN_GO_VERSION = (1, 26)
