@@ -11,6 +11,9 @@ PROMETHEUS_VERSION = "v0.53.2"
 
 # Tools built beside the cluster (go_tools.py).
 HELM_VERSION = "v4.3.2"
+# The e2e tests' progressive-delivery controller (rollouts_build.py). v1.10.2 declares
+# `go 1.26.10`, newer than the machines' Go.
+ARGO_ROLLOUTS_VERSION = "v1.10.1"
 
 # Kubernetes v1.36 declares `go 1.26.0` in its go.mod; older toolchains cannot build it.
 MIN_GO_VERSION = (1, 26)
