@@ -402,14 +402,14 @@ async def test_the_default_smi_canary_follows_its_weights_and_is_promoted(
 
 
 async def stat_and_tap_name_the_rollout(steps: Steps, stable_rs: str, canary_rs: str) -> None:
-    """`weft stat rollout NAME` and `rs NAME` show the traffic of the Rollout's pods,
+    """`weft stat rollout/NAME` and `rs/NAME` show the traffic of the Rollout's pods,
     and `weft tap rs/NAME` its live requests, with the client's identity."""
     name, ns = steps.canary.name, ("-n", NAMESPACE)
     window = ("-w", "10s", "-o", "json")
     commands = [
-        ["stat", "rollout", name, *ns, *window],
-        ["stat", "rs", stable_rs, *ns, *window],
-        ["stat", "rs", canary_rs, *ns, *window],
+        ["stat", f"rollout/{name}", *ns, *window],
+        ["stat", f"rs/{stable_rs}", *ns, *window],
+        ["stat", f"rs/{canary_rs}", *ns, *window],
         ["tap", f"rs/{canary_rs}", *ns, "--limit", "3", "-o", "json"],
     ]
     results = await run_weft_while_calling(steps, commands)
