@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from weft_localcluster import go_tools
+from weft_localcluster import go_tools, rollouts_build
 from weft_localcluster.build import BuildError, ensure_binaries
 from weft_localcluster.cluster import DEFAULT_API_PORT, ClusterError, LocalCluster
 from weft_localcluster.paths import default_state_dir
@@ -50,10 +50,11 @@ def _build(args: argparse.Namespace) -> int:
     try:
         binaries = ensure_binaries()
         helm = go_tools.ensure_tool(go_tools.HELM)  # the charts' tests install with it
+        rollouts = rollouts_build.ensure_rollouts()  # the Argo Rollouts e2e test runs it
     except BuildError as exc:
         return _fail(str(exc))
     Console(stderr=True).print(
-        f"binaries ready: {binaries.etcd.parent}, {binaries.kubernetes_dir}, {helm}"
+        f"binaries ready: {binaries.etcd.parent}, {binaries.kubernetes_dir}, {helm}, {rollouts}"
     )
     return 0
 
