@@ -24,10 +24,10 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import pytest
@@ -38,6 +38,7 @@ from weft_api.identity import identity_name
 from weft_localcluster import ports, rollouts_build
 from weft_localcluster.waiting import eventually
 
+T = TypeVar("T")
 NAMESPACE = "rollouts-e2e"
 CLIENT = "client"  # a meshed pod running relay.py: the canary's user
 PORT = 8080  # relay.py's; /who answers the revision (WHO)
@@ -56,8 +57,13 @@ class Controller:
     process: subprocess.Popen[bytes]
     log: Path
 
-    def tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+    def report(self, lines: int = 20) -> str:
+        """Its last errors and last lines, for a failure's message."""
+        logged = self.log.read_text(errors="replace").splitlines()
+        errors = [line for line in logged if "level=error" in line][-5:]
+        return "\n".join(
+            ["controller errors (last 5):", *errors, "controller log (tail):", *logged[-lines:]]
+        )
 
 
 @pytest.fixture(scope="module")
@@ -235,8 +241,13 @@ class Canary:
             seen[answer["body"] if answer["status"] == 200 else f"status {answer['status']}"] += 1
         return seen
 
-    def explain(self) -> str:
-        return f"controller log:\n{self.controller.tail()}"
+    async def until(self, probe: Callable[[], Awaitable[T | None]], what: str, within: float) -> T:
+        """`eventually`, failing with what the controller said meanwhile (a refused
+        TrafficSplit shows there as reconcile errors, the canary never scaled up)."""
+        try:
+            return await eventually(probe, what, within)
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n{self.controller.report()}") from None
 
 
 def weights(split: dict[str, Any] | None) -> dict[str, int]:
@@ -278,9 +289,7 @@ class Steps:
             )
             return found if done else None
 
-        found = await eventually(
-            promoted, f"Rollout {self.canary.name} Healthy; {self.canary.explain()}", ROLLOUT_S
-        )
+        found = await self.canary.until(promoted, f"Rollout {self.canary.name} Healthy", ROLLOUT_S)
         await eventually(lambda: self.only(who), f"all traffic on {who}", 60)
         return found
 
@@ -301,8 +310,8 @@ class Steps:
             ready = found is not None and found.get("status", {}).get("readyReplicas", 0) >= 1
             return found if ready else None
 
-        what = f"the canary ReplicaSet of {canary.name} to be ready; {canary.explain()}"
-        replica_set = await eventually(replica_set_ready, what, ROLLOUT_S)
+        what = f"the canary ReplicaSet of {canary.name} to be ready"
+        replica_set = await canary.until(replica_set_ready, what, ROLLOUT_S)
         wanted = {canary.canary: weight, canary.stable: 100 - weight}
 
         async def split_programmed() -> dict[str, Any] | None:
@@ -311,14 +320,14 @@ class Steps:
                 return None
             return found if condition(found, "Ready") and condition(found, "Programmed") else None
 
-        what = f"Argo's TrafficSplit at {wanted}, Ready and Programmed; {canary.explain()}"
-        await eventually(split_programmed, what, 90)
+        what = f"Argo's TrafficSplit at {wanted}, Ready and Programmed"
+        await canary.until(split_programmed, what, 90)
 
         async def paused() -> bool:
             status = (await canary.rollout()).get("status", {})
             return bool(status.get("pauseConditions")) and status.get("currentStepIndex") == step
 
-        await eventually(paused, f"Rollout {canary.name} paused at step {step}", 60)
+        await canary.until(paused, f"Rollout {canary.name} paused at step {step}", 60)
         return replica_set
 
     async def follows(self, new: str, old: str, weight: int) -> None:
@@ -452,9 +461,7 @@ async def test_an_aborted_default_smi_canary_sends_traffic_back_to_stable(
         status = found.get("status", {})
         return found if status.get("abort") and status.get("phase") == "Degraded" else None
 
-    found = await eventually(
-        aborted, f"Rollout {canary.name} Degraded, aborted; {canary.explain()}", 60
-    )
+    found = await canary.until(aborted, f"Rollout {canary.name} Degraded, aborted", 60)
     assert "abort" in found["status"].get("message", "").lower(), found["status"]
 
     async def back_on_stable() -> bool:
@@ -465,7 +472,7 @@ async def test_an_aborted_default_smi_canary_sends_traffic_back_to_stable(
             and condition(split, "Programmed")
         )
 
-    await eventually(back_on_stable, "Argo's split back at 0/100, Programmed", 60)
+    await canary.until(back_on_stable, "Argo's split back at 0/100, Programmed", 60)
     await eventually(lambda: steps.only("v1"), "all traffic back on v1", 60)
     seen = await canary.who(http, SAMPLE // 2, canary.stable)
     assert seen == {"v1": SAMPLE // 2}, seen
