@@ -133,6 +133,7 @@ class Canary:
         self.name = name
         self.stable = f"{name}-stable"
         self.canary = f"{name}-canary"
+        self.client = shop.pod_ip(CLIENT)  # read once: a lookup per call would be slow
 
     def deploy(self, who: str, steps: list[dict[str, Any]], root: str | None = None) -> None:
         smi: dict[str, Any] = {} if root is None else {"rootService": root}
@@ -237,7 +238,9 @@ class Canary:
         url = f"http://{service}.{NAMESPACE}.svc.cluster.local:{PORT}/who"
         seen: collections.Counter[str] = collections.Counter()
         for _ in range(count):
-            answer = await self.shop.get(http, CLIENT, url)
+            async with http.get(f"http://{self.client}:{PORT}/http", params={"url": url}) as r:
+                assert r.status == 200, await r.text()
+                answer = await r.json()
             seen[answer["body"] if answer["status"] == 200 else f"status {answer['status']}"] += 1
         return seen
 
