@@ -11,6 +11,7 @@ the module's own go.mod. The CRDs come from the same module's source
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import tempfile
@@ -19,6 +20,7 @@ from pathlib import Path
 from rich.console import Console
 
 from weft_localcluster import build, versions
+from weft_localcluster.paths import cache_dir
 
 MODULE = "github.com/argoproj/argo-rollouts"
 CONTROLLER = "rollouts-controller"
@@ -58,16 +60,21 @@ def module_dir(version: str = versions.ARGO_ROLLOUTS_VERSION) -> Path:
     return Path(info["Dir"])
 
 
+def bundle_name(version: str = versions.ARGO_ROLLOUTS_VERSION) -> str:
+    return f"argo-rollouts-{version}"
+
+
 def rollouts_bundle(version: str = versions.ARGO_ROLLOUTS_VERSION) -> build.Bundle:
     pkg = f"{MODULE}/utils/version"
     return build.Bundle(
-        name=f"argo-rollouts-{version}",
+        name=bundle_name(version),
         module=MODULE,
         version=version,
         replaces=parse_replaces((module_dir(version) / "go.mod").read_text()),
         commands=((CONTROLLER, f"{MODULE}/cmd/{CONTROLLER}"),),
-        # Its logs and metrics name the version; untagged it says v99.99.99.
-        ldflags=f"-s -w -X {pkg}.version={version} -X {pkg}.gitTreeState=clean",
+        # Its logs and metrics name the version (v + this, as its VERSION file has it);
+        # unset it says v99.99.99.
+        ldflags=f"-s -w -X {pkg}.version={version.removeprefix('v')}",
     )
 
 
@@ -78,9 +85,11 @@ def crd_files(version: str = versions.ARGO_ROLLOUTS_VERSION) -> list[Path]:
 
 def ensure_rollouts(console: Console | None = None) -> Path:
     """The controller's binary, built unless the cache has it (BuildError if not)."""
+    cached = cache_dir() / "bin" / bundle_name() / CONTROLLER
+    if os.access(cached, os.X_OK):  # no module look-up once built
+        return cached
     bundle = rollouts_bundle()
-    if not build.is_built(bundle):
-        _prefetch(bundle)
+    _prefetch(bundle)
     return build.ensure_built(bundle, console) / CONTROLLER
 
 
