@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit binaries venv host-tools bench clean
+.PHONY: demo test lint typecheck unit binaries test-tools venv host-tools bench clean
 
 venv: host-tools $(STAMP)
 
@@ -32,6 +32,11 @@ $(STAMP): pyproject.toml
 binaries: venv
 	$(BIN)/weft cluster build
 
+# And what the e2e suite runs for real (Prometheus, Flagger, Argo Rollouts): minutes cold,
+# so `make demo` does not wait for them.
+test-tools: venv
+	$(BIN)/weft cluster build --test-tools
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -40,7 +45,7 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-test: binaries lint typecheck
+test: test-tools lint typecheck
 	$(BIN)/pytest
 
 # ARGS=--once: non-interactive (plain tables; the exit code says how the canaries ended).

@@ -9,8 +9,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from weft_localcluster import go_tools
-from weft_localcluster.build import BuildError, ensure_binaries
+from weft_localcluster import go_tools, rollouts_build
+from weft_localcluster.build import BuildError, ensure_binaries, ensure_built, prometheus_bundle
 from weft_localcluster.cluster import DEFAULT_API_PORT, ClusterError, LocalCluster
 from weft_localcluster.paths import default_state_dir
 
@@ -24,9 +24,13 @@ def register(topics: Any) -> None:
         help="cluster state folder (default: $WEFT_CLUSTER_DIR or ~/.local/state/weft/cluster)",
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    actions.add_parser(
-        "build", help="build the binaries and tools (helm, flagger) once (cached)"
-    ).set_defaults(run=_build)
+    build = actions.add_parser("build", help="build the binaries and helm once (cached)")
+    build.add_argument(
+        "--test-tools",
+        action="store_true",
+        help="also build what the e2e suite runs for real (Prometheus, Flagger, Argo Rollouts)",
+    )
+    build.set_defaults(run=_build)
     up = actions.add_parser("up", help="build (once) and start etcd and the control plane")
     up.add_argument(
         "--port", type=int, default=DEFAULT_API_PORT, help="API server port (0: any free)"
@@ -50,11 +54,17 @@ def _build(args: argparse.Namespace) -> int:
     try:
         binaries = ensure_binaries()
         helm = go_tools.ensure_tool(go_tools.HELM)  # the charts' tests install with it
-        flagger = go_tools.ensure_tool(go_tools.FLAGGER)  # e2e/test_flagger.py runs it
+        # The controllers the e2e suite drives for real: `make test` builds them, `make
+        # demo` need not wait for them (a cold Argo Rollouts build takes minutes).
+        tools = [str(helm)]
+        if args.test_tools:
+            tools.append(str(ensure_built(prometheus_bundle()) / "prometheus"))
+            tools.append(str(go_tools.ensure_tool(go_tools.FLAGGER)))
+            tools.append(str(rollouts_build.ensure_rollouts()))
     except BuildError as exc:
         return _fail(str(exc))
     Console(stderr=True).print(
-        f"binaries ready: {binaries.etcd.parent}, {binaries.kubernetes_dir}, {helm}, {flagger}"
+        f"binaries ready: {binaries.etcd.parent}, {binaries.kubernetes_dir}, {', '.join(tools)}"
     )
     return 0
 

@@ -1,5 +1,7 @@
 """`weft stat deploy|rollout|rs|pod|ns|ts|sp [NAME]`: golden metrics from the proxies.
 
+The name may also follow the kind after a slash, as linkerd viz takes it: `rollout/web`.
+
 Workloads (deploy, rollout, rs, pod, ns) as their own proxies see the requests they serve; a
 TrafficSplit (ts) per backend, its weight next to the traffic it really got (the
 canary view); a ServiceProfile (sp) as its Service's clients see it. Splits and
@@ -50,6 +52,16 @@ ALIASES = {alias: kind for kind, aliases in KIND_NAMES.items() for alias in alia
 NUMERIC = (*fmt.GOLDEN_HEADERS, "MESHED", "TCP_CONN", "TRAFFIC", "ROUTES")
 
 
+def kind_and_name(text: str) -> tuple[str, str | None]:
+    """`rollout` or `rollout/web`: the kind, and the name written with it."""
+    alias, slash, name = text.partition("/")
+    if alias not in ALIASES or (slash and not name) or "/" in name:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not KIND or KIND/NAME, KIND one of: {', '.join(sorted(ALIASES))}"
+        )
+    return ALIASES[alias], name or None
+
+
 def register(topics: Any) -> None:
     parser = topics.add_parser(
         "stat",
@@ -58,7 +70,7 @@ def register(topics: Any) -> None:
         epilog=OBSERVE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("kind", choices=sorted(ALIASES), metavar="deploy|rollout|rs|pod|ns|ts|sp")
+    parser.add_argument("kind", type=kind_and_name, metavar="deploy|rollout|rs|pod|ns|ts|sp[/NAME]")
     parser.add_argument("name", nargs="?", help="only this one")
     parser.add_argument("--cluster-domain", default="cluster.local", help="of ServiceProfile names")
     add_scope_options(parser)
@@ -143,7 +155,11 @@ async def profiles(session: Session) -> output.Report:
 
 
 async def _stat(args: argparse.Namespace) -> output.Report:
-    kind = ALIASES[args.kind]
+    kind, named = args.kind
+    if named is not None:
+        if args.name is not None and args.name != named:
+            raise CliError(f"two names given: {named} (in {kind}/{named}) and {args.name}")
+        args.name = named
     async with Session(args) as session:
         if kind == TRAFFIC_SPLIT:
             return await splits(session)

@@ -14,6 +14,9 @@ HELM_VERSION = "v4.3.2"
 # Flagger drives canary releases through the mesh (e2e/test_flagger.py); its CRDs are read
 # from the same module's source (artifacts/flagger/crd.yaml).
 FLAGGER_VERSION = "v1.44.0"
+# The e2e tests' progressive-delivery controller (rollouts_build.py). v1.10.2 declares
+# `go 1.26.10`, newer than the machines' Go.
+ARGO_ROLLOUTS_VERSION = "v1.10.1"
 
 # Kubernetes v1.36 declares `go 1.26.0` in its go.mod; older toolchains cannot build it.
 MIN_GO_VERSION = (1, 26)

@@ -10,6 +10,7 @@ import pytest
 
 from weft_cli import stat_cmd
 from weft_cli.errors import CliError
+from weft_cli.main import build_parser
 from weft_cli.observe import exposition, file_source
 from weft_cli.observe.exposition import Sample
 from weft_cli.observe.pods import PodInfo, from_api
@@ -153,3 +154,27 @@ proxies:
 """
     (pod,) = file_source.parse_proxies(text, "proxies.yaml")
     assert (pod.workload_kind, pod.workload, pod.replica_set) == ("rollout", "web", "web-6f7c9b")
+
+
+@pytest.mark.parametrize(
+    ("argv", "kind", "name"),
+    [
+        (["rollout/web"], ROLLOUT, "web"),
+        (["rs/web-6f7c9b"], REPLICA_SET, "web-6f7c9b"),
+        (["rollout", "web"], ROLLOUT, None),
+        (["deploy"], DEPLOYMENT, None),
+    ],
+)
+def test_stat_takes_the_name_after_a_slash_as_linkerd_viz_does(
+    argv: list[str], kind: str, name: str | None
+) -> None:
+    args = build_parser().parse_args(["stat", *argv])
+    assert args.kind == (kind, name)
+
+
+def test_stat_refuses_a_kind_it_does_not_know_and_names_those_it_does(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["stat", "sts/db"])
+    assert "'sts/db' is not KIND or KIND/NAME" in capsys.readouterr().err
