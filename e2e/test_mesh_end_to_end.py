@@ -225,3 +225,38 @@ async def test_killing_the_operator_interrupts_no_traffic_and_a_restart_reconver
         await eventually(lambda: _only(bookshop, http, "v2"), "the restarted operator to push", 60)
     finally:
         bookshop.set_weights({"books-v1": 100, "books-v2": 0})
+
+
+async def test_a_wholly_failing_canary_behind_a_retryable_route_reaches_no_user(
+    bookshop: Bookshop, http: aiohttp.ClientSession
+) -> None:
+    """Issue #19's canary: v2 fails every request at weight 20. A retry chooses again
+    (another backend, when the canary has no other endpoint), and once failure accrual
+    ejects v2's endpoint its share is retried elsewhere too, instead of the client's
+    proxy answering 503 itself: no user sees a failure, while web's per-attempt
+    figures still show v2 failing, for the canary analysis to roll it back."""
+    bookshop.kubectl("set", "env", "deployment/books-v2", "BOOKS_FAILURE_RATE=1")
+    bookshop.kubectl("rollout", "status", "deployment/books-v2", "--timeout=120s")
+    to_v2 = {"direction": "outbound", "dst_service": "books-v2", "classification": "failure"}
+
+    async def v2_failures() -> float:
+        return total(
+            with_labels(await bookshop.proxy_metrics(http, "web"), "response_total", **to_v2)
+        )
+
+    try:
+        before = await v2_failures()
+        bookshop.set_weights({"books-v1": 80, "books-v2": 20})
+
+        async def v2_tried() -> bool:
+            await versions(bookshop, http, 10)
+            return await v2_failures() > before
+
+        await eventually(v2_tried, "web's proxy to try the failing v2", 30)
+        seen = await versions(bookshop, http, 200)
+        assert seen == {"v1": 200}, seen  # every page served, by v1
+        assert await v2_failures() > before
+    finally:
+        bookshop.set_weights({"books-v1": 100, "books-v2": 0})
+        bookshop.kubectl("set", "env", "deployment/books-v2", "BOOKS_FAILURE_RATE=0")
+        bookshop.kubectl("rollout", "status", "deployment/books-v2", "--timeout=120s")
