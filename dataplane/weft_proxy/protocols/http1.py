@@ -358,15 +358,16 @@ class RequestReader(_Reader):
             upgrade = _passed_upgrade(partial.headers, version, framing, length)
         elif upgrade and (framing is Framing.CHUNKED or length):
             raise ProtocolError(400, "CONNECT with a body")  # RFC 9110 9.3.6: it has none
+        # (Positional: keywords cost a dictionary's worth of matching, per request.)
         return RequestHead(
-            method=method,
-            target=bytes(partial.target),
-            version=version,
-            headers=partial.headers,
-            keep_alive=parser.should_keep_alive(),
-            upgrade=upgrade,
-            framing=framing,
-            length=length,
+            method,
+            bytes(partial.target),
+            version,
+            partial.headers,
+            parser.should_keep_alive(),
+            upgrade,
+            framing,
+            length,
         )
 
     def _upgraded(self, rest: bytes) -> bool:
@@ -509,15 +510,15 @@ class ResponseReader(_Reader):
             framing = Framing.UNTIL_CLOSE
         if status >= 200:
             self._switch_asked = False
-        return ResponseHead(
-            status=status,
-            reason=bytes(partial.reason),
-            version=version,
-            headers=partial.headers,
-            keep_alive=parser.should_keep_alive(),
-            upgrade=framing is Framing.TUNNEL,
-            framing=framing,
-            length=length,
+        return ResponseHead(  # (positional, as RequestHead)
+            status,
+            bytes(partial.reason),
+            version,
+            partial.headers,
+            parser.should_keep_alive(),
+            framing is Framing.TUNNEL,  # upgrade
+            framing,
+            length,
         )
 
 
@@ -530,21 +531,27 @@ def forwarded_headers(headers: Headers, *, keep_upgrade: bool = False) -> Header
     `keep_upgrade` keeps `Upgrade` (and `Connection: upgrade`) for a protocol switch
     the proxy passes through.
     """
-    kept = [(key, value) for key, value in headers if key not in HOP_BY_HOP]
+    # (Pairs kept as they are: no tuple made per header.)
+    kept = [pair for pair in headers if pair[0] not in HOP_BY_HOP]
     if len(kept) < len(headers):  # Connection may name more headers to drop
-        named = {
-            token.strip().lower()
-            for key, value in headers
-            if key == b"connection"
-            for token in value.split(b",")
-        }
+        named = _connection_options(headers)
         if named:
-            kept = [(key, value) for key, value in kept if key not in named]
+            kept = [pair for pair in kept if pair[0] not in named]
     if keep_upgrade:
         upgrade = find_header(headers, b"upgrade")
         if upgrade is not None:
             kept += [(b"Connection", b"upgrade"), (b"Upgrade", upgrade)]
     return kept
+
+
+def _connection_options(headers: Headers) -> set[bytes]:
+    """The header names `Connection` fields list, but for hop-by-hop ones (dropped in
+    any case): `Connection: keep-alive` or `upgrade` names nothing more to drop."""
+    named: set[bytes] = set()
+    for key, value in headers:
+        if key == b"connection":
+            named.update(token.strip() for token in value.lower().split(b","))
+    return named - HOP_BY_HOP
 
 
 def _head_bytes(start_line: bytes, headers: Headers) -> bytes:
