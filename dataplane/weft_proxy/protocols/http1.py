@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 import httptools
@@ -154,15 +154,22 @@ def find_header(headers: Headers, name: bytes) -> bytes | None:
     return None
 
 
-@dataclass(slots=True)
 class _Partial:
-    target: bytearray = field(default_factory=bytearray)
-    reason: bytearray = field(default_factory=bytearray)
-    headers: Headers = field(default_factory=list)
-    head_bytes: int = 0
-    hosts: int = 0
-    length: bytes | None = None
-    coding: bytes | None = None  # Transfer-Encoding, its fields joined
+    """A head as its fields arrive. (A plain class: one is made per message, and a
+    dataclass's default factories cost a call each.)"""
+
+    __slots__ = ("coding", "head_bytes", "headers", "hosts", "length", "reason", "target")
+
+    def __init__(self) -> None:
+        # Bytes, added to: a target or reason comes in one piece but when a read splits
+        # it (b"" + piece is the piece itself), and both are bounded by MAX_HEAD_BYTES.
+        self.target = b""
+        self.reason = b""
+        self.headers: Headers = []
+        self.head_bytes = 0
+        self.hosts = 0
+        self.length: bytes | None = None
+        self.coding: bytes | None = None  # Transfer-Encoding, its fields joined
 
 
 class _Mode(enum.Enum):
@@ -361,7 +368,7 @@ class RequestReader(_Reader):
         # (Positional: keywords cost a dictionary's worth of matching, per request.)
         return RequestHead(
             method,
-            bytes(partial.target),
+            partial.target,
             version,
             partial.headers,
             parser.should_keep_alive(),
@@ -512,7 +519,7 @@ class ResponseReader(_Reader):
             self._switch_asked = False
         return ResponseHead(  # (positional, as RequestHead)
             status,
-            bytes(partial.reason),
+            partial.reason,
             version,
             partial.headers,
             parser.should_keep_alive(),
