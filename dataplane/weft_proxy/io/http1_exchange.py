@@ -45,6 +45,11 @@ from weft_proxy.protocols.http1 import (
 
 RequestBody = bytes | AsyncIterator[bytes]
 
+# Python 3.11's EnumType has a __getattr__, which makes each `Framing.X` a slow lookup
+# (a method wrapper made and freed): per-message code reads these instead.
+_NO_BODY, _LENGTH, _CHUNKED = Framing.NONE, Framing.LENGTH, Framing.CHUNKED
+_UNTIL_CLOSE = Framing.UNTIL_CLOSE
+
 
 class TrailerSource(Protocol):
     """Where a request's trailers are once its body has been read (either stream kind)."""
@@ -73,7 +78,7 @@ class Relay(Protocol):
 def client_body(head: RequestHead, stream: ClientStream) -> RequestBody:
     """The body of an HTTP/1 client's request: none (b"") when its head says so, whole
     when all of it has arrived, else a stream of it as it arrives."""
-    if head.framing is Framing.NONE or (head.framing is Framing.LENGTH and not head.length):
+    if head.framing is _NO_BODY or (head.framing is _LENGTH and not head.length):
         return b""
     whole = stream.buffered_body()
     return whole if whole is not None else stream.body()
@@ -209,7 +214,7 @@ class Exchange:
         if request.upgrade or request.method in _SPECIAL_METHODS:
             connection.responses.expect(request.method, switch=request.upgrade)
         headers = forwarded_headers(request.headers, keep_upgrade=request.upgrade)
-        chunked = request.framing is Framing.CHUNKED
+        chunked = request.framing is _CHUNKED
         if chunked:
             headers.append((b"transfer-encoding", b"chunked"))
         head = request_head_bytes(request.method, request.target, headers)
@@ -326,7 +331,7 @@ class Exchange:
         head, request = self.head, self.request
         headers = forwarded_headers(head.headers)
         framing = head.framing
-        if framing is Framing.CHUNKED or framing is Framing.UNTIL_CLOSE:
+        if framing is _CHUNKED or framing is _UNTIL_CLOSE:
             if request.version == "1.1":
                 self._chunked = True
                 headers.append((b"transfer-encoding", b"chunked"))
@@ -360,7 +365,7 @@ class Exchange:
         try:
             connection.raise_ended()
         except (ConnectionError, OSError) as error:
-            until_close = self.head.framing is Framing.UNTIL_CLOSE
+            until_close = self.head.framing is _UNTIL_CLOSE
             if until_close and isinstance(error, UpstreamClosed) and not self._client_error:
                 return self._poured(client)  # the end of a body delimited by the close
             return self._cut(client, out)
@@ -404,7 +409,7 @@ class Exchange:
     def _release(self, complete: bool) -> None:
         head = self.head
         self._done = True
-        reusable = complete and head.keep_alive and head.framing is not Framing.UNTIL_CLOSE
+        reusable = complete and head.keep_alive and head.framing is not _UNTIL_CLOSE
         self.pool.release(self.connection, reusable)
 
     async def _tunnel(self, client: ClientStream) -> None:

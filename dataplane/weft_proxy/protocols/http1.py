@@ -178,6 +178,13 @@ class _Mode(enum.Enum):
     TUNNEL = "tunnel"  # switched: bytes are the tunnel's
 
 
+# Python 3.11's EnumType has a __getattr__, which makes each `Framing.X` a slow lookup
+# (a method wrapper made and freed): per-message code reads these instead.
+_NO_BODY, _LENGTH, _CHUNKED = Framing.NONE, Framing.LENGTH, Framing.CHUNKED
+_UNTIL_CLOSE, _TUNNEL = Framing.UNTIL_CLOSE, Framing.TUNNEL
+_HTTP, _PENDING, _TUNNELLED = _Mode.HTTP, _Mode.PENDING, _Mode.TUNNEL
+
+
 class _Reader:
     """Shared by both directions: httptools callbacks collected into an event list."""
 
@@ -205,10 +212,7 @@ class _Reader:
         """Nothing of a next message has arrived, and the input is sound: a connection in
         this state may carry another exchange."""
         return (
-            not self._in_message
-            and not self._held
-            and self.failed is None
-            and self._mode is _Mode.HTTP
+            not self._in_message and not self._held and self.failed is None and self._mode is _HTTP
         )
 
     # httptools callbacks ------------------------------------------------------------
@@ -278,9 +282,9 @@ class _Reader:
 
     def _feed(self, data: bytes) -> list[Event]:
         mode = self._mode
-        if mode is _Mode.TUNNEL:  # past a protocol switch the bytes belong to the tunnel
+        if mode is _TUNNELLED:  # past a protocol switch the bytes belong to the tunnel
             return [Body(data)] if data else []
-        if mode is _Mode.PENDING:
+        if mode is _PENDING:
             self._held += data
             return []
         if self.failed is not None:
@@ -334,10 +338,10 @@ def _framing(partial: _Partial, version: str, bad: int) -> tuple[Framing, int | 
             raise ProtocolError(bad, "Transfer-Encoding in an HTTP/1.0 message")
         if partial.coding.strip().lower() != b"chunked":
             raise ProtocolError(501 if bad == 400 else bad, "transfer coding not implemented")
-        return Framing.CHUNKED, None
+        return _CHUNKED, None
     if partial.length is not None:
-        return Framing.LENGTH, int(partial.length)
-    return Framing.NONE, None
+        return _LENGTH, int(partial.length)
+    return _NO_BODY, None
 
 
 class RequestReader(_Reader):
@@ -356,7 +360,7 @@ class RequestReader(_Reader):
             raise ProtocolError(505, f"HTTP/{version} is not supported")
         if partial.hosts > 1:
             raise ProtocolError(400, "more than one Host header")
-        framing, length = Framing.NONE, None
+        framing, length = _NO_BODY, None
         if partial.coding is not None or partial.length is not None:
             framing, length = _framing(partial, version, 400)
         method = parser.get_method().decode("ascii")
@@ -455,7 +459,7 @@ class ResponseReader(_Reader):
         self.expect("HEAD")
 
     def feed(self, data: bytes) -> list[Event]:
-        if not (self._head_request or self._connect) or self._mode is not _Mode.HTTP:
+        if not (self._head_request or self._connect) or self._mode is not _HTTP:
             return self._feed(data)
         # The head is cut out of the input and parsed alone; what follows is decided by
         # the status: after an interim one, the next head; after HEAD's answer, the next
@@ -502,19 +506,19 @@ class ResponseReader(_Reader):
         version = parser.get_http_version()
         if version != "1.1" and version != "1.0":
             raise ProtocolError(502, f"HTTP/{version} response")
-        framing, length = Framing.NONE, None
+        framing, length = _NO_BODY, None
         if partial.coding is not None or partial.length is not None:
             framing, length = _framing(partial, version, 502)
         if status == 101:
             if not self._switch_asked:
                 raise ProtocolError(502, "101 Switching Protocols to a request not asking")
-            framing = Framing.TUNNEL
+            framing = _TUNNEL
         elif status < 200 or status == 204 or status == 304 or self._head_request:
-            framing = Framing.NONE
+            framing = _NO_BODY
         elif self._connect and status < 300:
-            framing = Framing.TUNNEL
-        elif framing is Framing.NONE:
-            framing = Framing.UNTIL_CLOSE
+            framing = _TUNNEL
+        elif framing is _NO_BODY:
+            framing = _UNTIL_CLOSE
         if status >= 200:
             self._switch_asked = False
         return ResponseHead(  # (positional, as RequestHead)
@@ -523,7 +527,7 @@ class ResponseReader(_Reader):
             version,
             partial.headers,
             parser.should_keep_alive(),
-            framing is Framing.TUNNEL,  # upgrade
+            framing is _TUNNEL,  # upgrade
             framing,
             length,
         )
