@@ -310,10 +310,13 @@ class Exchange:
             self._relay_head()
             while True:
                 complete = self._pour(stream)
-                if complete is not False and stream.must_drain:
-                    await stream.drain()  # before waiting for more, or before the next request
                 if complete is not None:
+                    if complete and stream.must_drain:
+                        await stream.drain()  # before the next request
                     break
+                if stream.must_drain:
+                    await stream.drain()
+                    continue  # what arrived meanwhile is poured first
                 await connection.arrival()
         except BaseException:
             self._close()
