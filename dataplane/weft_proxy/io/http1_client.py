@@ -47,23 +47,25 @@ class UpstreamConnection(Http1Connection):
         MalformedResponse for bytes that are not HTTP/1 (both ConnectionErrors)."""
         events = self.events
         while not events:
-            failed = self.failed
-            if failed is not None:
-                if not self.transport.is_closing():
-                    peer = self.transport.get_extra_info("peername") or ("?", 0)
-                    # One line per connection: it is closed after this.
-                    log.warning(
-                        "malformed HTTP/1 response from %s:%s: %s", peer[0], peer[1], failed
-                    )
-                    self.transport.abort()
-                raise MalformedResponse(str(failed))
-            if self.eof:
-                raise UpstreamClosed("upstream closed the connection")
+            self.raise_ended()
             await self.arrival()
         event = events.popleft()
         if type(event) is Body:
             self.took(event)
         return event
+
+    def raise_ended(self) -> None:
+        """With no event left to take: raise if no more will come (as `next_event`)."""
+        failed = self.failed
+        if failed is not None:
+            if not self.transport.is_closing():
+                peer = self.transport.get_extra_info("peername") or ("?", 0)
+                # One line per connection: it is closed after this.
+                log.warning("malformed HTTP/1 response from %s:%s: %s", peer[0], peer[1], failed)
+                self.transport.abort()
+            raise MalformedResponse(str(failed))
+        if self.eof:
+            raise UpstreamClosed("upstream closed the connection")
 
     def tunnel_bytes(self) -> bytes:
         """After a switch: whatever followed the response head, for the tunnel."""

@@ -45,6 +45,11 @@ from weft_proxy.protocols.http1 import (
 
 RequestBody = bytes | AsyncIterator[bytes]
 
+# Python 3.11's EnumType has a __getattr__, which makes each `Framing.X` a slow lookup
+# (a method wrapper made and freed): per-message code reads these instead.
+_NO_BODY, _LENGTH, _CHUNKED = Framing.NONE, Framing.LENGTH, Framing.CHUNKED
+_UNTIL_CLOSE = Framing.UNTIL_CLOSE
+
 
 class TrailerSource(Protocol):
     """Where a request's trailers are once its body has been read (either stream kind)."""
@@ -73,7 +78,7 @@ class Relay(Protocol):
 def client_body(head: RequestHead, stream: ClientStream) -> RequestBody:
     """The body of an HTTP/1 client's request: none (b"") when its head says so, whole
     when all of it has arrived, else a stream of it as it arrives."""
-    if head.framing is Framing.NONE or (head.framing is Framing.LENGTH and not head.length):
+    if head.framing is _NO_BODY or (head.framing is _LENGTH and not head.length):
         return b""
     whole = stream.buffered_body()
     return whole if whole is not None else stream.body()
@@ -114,12 +119,22 @@ _SPECIAL_METHODS = frozenset({"HEAD", "CONNECT"})  # their responses' framing di
 
 class Exchange:
     """A request sent on a pooled connection, and its final response head: an `Answer`
-    for the attempt loop, then relayed (`relay`)."""
+    for the attempt loop, then relayed (`relay`).
+
+    Each phase is a step that takes what the upstream connection has parsed already
+    and says whether the phase is over: sending (`_send`), awaiting the final head
+    (`_took_head`), relaying the body (`_pour`). The coroutines only wait between
+    steps, so a response that arrives whole costs one wait, not one per event.
+    """
 
     __slots__ = (
+        "_chunked",
         "_client_error",
+        "_continued",
         "_done",
+        "_out",
         "_pump",
+        "_trailers",
         "connection",
         "head",
         "keep_client",
@@ -141,6 +156,11 @@ class Exchange:
         self._pump: asyncio.Task[bool] | None = None
         self._client_error: BaseException | None = None  # the pump's, reading the client
         self._done = False  # released or closed
+        self._continued = False  # a 100 Continue came before the final head
+        # The relay's: what is to be written to the client next, and how.
+        self._out: list[bytes] = []
+        self._chunked = False
+        self._trailers: Headers | None = None
 
     @classmethod
     async def start(
@@ -161,59 +181,77 @@ class Exchange:
         connection = pool.idle() or await pool.acquire()
         exchange = cls(pool, connection, request)
         try:
-            # The request, as its client framed it.
-            if request.upgrade or request.method in _SPECIAL_METHODS:
-                connection.responses.expect(request.method, switch=request.upgrade)
-            headers = forwarded_headers(request.headers, keep_upgrade=request.upgrade)
-            chunked = request.framing is Framing.CHUNKED
-            if chunked:
-                headers.append((b"transfer-encoding", b"chunked"))
-            head = request_head_bytes(request.method, request.target, headers)
-            writer = connection
-            if isinstance(body, bytes):  # one segment
-                if chunked:
-                    trailers = source.trailers if source is not None else None
-                    writer.write(head + (chunk(body) if body else b"") + last_chunk(trailers))
-                else:
-                    writer.write(head + body if body else head)
-                if writer.must_drain:
-                    await writer.drain()
-            else:
-                writer.write(head)
-                exchange._pump = asyncio.create_task(exchange._send_body(body, chunked, source))
-            # The final response head; interim ones go to an HTTP/1.1 client at once.
-            continued = False
-            while True:
-                try:
-                    event = await connection.next_event()
-                except (ConnectionError, OSError):
-                    failure = exchange._client_failure()
-                    if failure is not None:
-                        raise failure from None
-                    raise
-                if not isinstance(event, ResponseHead):
-                    continue  # an interim response's end
-                if event.status >= 200 or event.upgrade:
-                    break
-                if client is not None and request.version == "1.1":  # never to HTTP/1.0
-                    interim = forwarded_headers(event.headers)
-                    _write(client, response_head_bytes(event.status, event.reason, interim))
-                continued = continued or event.status == 100
-        except BaseException:
+            if exchange._send(body, source):
+                await connection.drain()
+            while not exchange._took_head(client):
+                await connection.arrival()
+        except BaseException as error:
             exchange._close()
             if exchange._pump is not None:  # no other reader of the client's stream
                 await asyncio.wait((exchange._pump,))  # may start before it has stopped
+            if isinstance(error, ConnectionError | OSError):
+                failure = exchange._client_failure()
+                if failure is not None:
+                    raise failure from None
             raise
-        exchange.head = event
-        exchange.status = event.status
-        exchange.upgrade = event.upgrade
         pump = exchange._pump
-        if pump is not None and not continued and not pump.done() and _expects_continue(request):
+        if (
+            pump is not None
+            and not exchange._continued
+            and not pump.done()
+            and _expects_continue(request)
+        ):
             # The final answer came first: the client, waiting for a 100, may never send
             # its body. It is not sent, and the client connection ends with this answer.
             pump.cancel()
             exchange.keep_client = False
         return exchange
+
+    def _send(self, body: RequestBody, source: TrailerSource | None) -> bool:
+        """Send the request as its client framed it: a body in one segment at once, one
+        still arriving by a task of its own. True if the writer must be drained."""
+        request, connection = self.request, self.connection
+        if request.upgrade or request.method in _SPECIAL_METHODS:
+            connection.responses.expect(request.method, switch=request.upgrade)
+        headers = forwarded_headers(request.headers, keep_upgrade=request.upgrade)
+        chunked = request.framing is _CHUNKED
+        if chunked:
+            headers.append((b"transfer-encoding", b"chunked"))
+        head = request_head_bytes(request.method, request.target, headers)
+        if isinstance(body, bytes):  # one segment
+            if chunked:
+                trailers = source.trailers if source is not None else None
+                connection.write(head + (chunk(body) if body else b"") + last_chunk(trailers))
+            else:
+                connection.write(head + body if body else head)
+            return connection.must_drain
+        connection.write(head)
+        self._pump = asyncio.create_task(self._send_body(body, chunked, source))
+        return False
+
+    def _took_head(self, client: Http1Connection | None) -> bool:
+        """Take the events parsed so far up to the final response head: True once it has
+        come. Interim (1xx) heads go to an HTTP/1.1 client at once, never to HTTP/1.0.
+        Raises as `UpstreamConnection.next_event` once no more will come."""
+        connection = self.connection
+        events = connection.events
+        while events:
+            event = events.popleft()
+            if type(event) is not ResponseHead:
+                if type(event) is Body:
+                    connection.took(event)
+                continue  # an interim response's end
+            if event.status >= 200 or event.upgrade:
+                self.head = event
+                self.status = event.status
+                self.upgrade = event.upgrade
+                return True
+            if client is not None and self.request.version == "1.1":
+                interim = forwarded_headers(event.headers)
+                _write(client, response_head_bytes(event.status, event.reason, interim))
+            self._continued = self._continued or event.status == 100
+        connection.raise_ended()
+        return False
 
     def discard(self) -> None:
         """Give up on the response (a retry follows, or the relay is over): its
@@ -267,8 +305,19 @@ class Exchange:
             return True
         if self.request.upgrade:
             stream.switch_refused()
+        connection = self.connection
         try:
-            complete = await self._relay(stream)
+            self._relay_head()
+            while True:
+                complete = self._pour(stream)
+                if complete is not None:
+                    if complete and stream.must_drain:
+                        await stream.drain()  # before the next request
+                    break
+                if stream.must_drain:
+                    await stream.drain()
+                    continue  # what arrived meanwhile is poured first
+                await connection.arrival()
         except BaseException:
             self._close()
             raise
@@ -278,18 +327,16 @@ class Exchange:
             await self.finish(complete)
         return complete
 
-    async def _relay(self, client: Http1Connection) -> bool:
-        """A body of known length streams as is; a chunked one is re-chunked with its
-        trailers, and one delimited by the upstream's close is chunked for an HTTP/1.1
-        client. What has arrived is written in one go (a small response: head and body
-        in one segment), and the wait for more comes only after it is flushed."""
+    def _relay_head(self) -> None:
+        """The response head as the client gets it: a body of known length streams as
+        is; a chunked one is re-chunked with its trailers, and one delimited by the
+        upstream's close is chunked for an HTTP/1.1 client."""
         head, request = self.head, self.request
         headers = forwarded_headers(head.headers)
         framing = head.framing
-        chunked = False
-        if framing is Framing.CHUNKED or framing is Framing.UNTIL_CLOSE:
+        if framing is _CHUNKED or framing is _UNTIL_CLOSE:
             if request.version == "1.1":
-                chunked = True
+                self._chunked = True
                 headers.append((b"transfer-encoding", b"chunked"))
             else:  # HTTP/1.0 has no chunks: the body ends where the connection does
                 self.keep_client = False
@@ -297,35 +344,43 @@ class Exchange:
             headers.append((b"connection", b"close"))
         elif request.version == "1.0":
             headers.append((b"connection", b"keep-alive"))
-        out = [response_head_bytes(head.status, head.reason, headers)]
+        self._out.append(response_head_bytes(head.status, head.reason, headers))
+
+    def _pour(self, client: Http1Connection) -> bool | None:
+        """Write to the client what has arrived of the response, in one go (a small
+        response: head and body in one segment). True once all of it went, False if the
+        upstream cut it short, None while more is to come."""
         connection = self.connection
-        events = connection.events
-        trailers = None
-        while True:
-            if out and not events:
-                _write(client, b"".join(out))
-                out.clear()
-                if client.must_drain:
-                    await client.drain()
-            try:
-                event = await connection.next_event()
-            except (ConnectionError, OSError) as error:
-                until_close = framing is Framing.UNTIL_CLOSE
-                if until_close and isinstance(error, UpstreamClosed) and not self._client_error:
-                    break  # the end of a body delimited by the close
-                return self._cut(client, out)
-            if isinstance(event, Body):
+        events, out, chunked = connection.events, self._out, self._chunked
+        while events:
+            event = events.popleft()
+            if type(event) is Body:
+                connection.took(event)
                 if event.data:
                     out.append(chunk(event.data) if chunked else event.data)
-            elif isinstance(event, EndOfMessage):
-                break
-            elif isinstance(event, Trailers):
-                trailers = event.headers
-        if chunked:
-            out.append(last_chunk(trailers))
+            elif type(event) is EndOfMessage:
+                return self._poured(client)
+            elif type(event) is Trailers:
+                self._trailers = event.headers
+        if out:
+            _write(client, b"".join(out))
+            out.clear()
+        try:
+            connection.raise_ended()
+        except (ConnectionError, OSError) as error:
+            until_close = self.head.framing is _UNTIL_CLOSE
+            if until_close and isinstance(error, UpstreamClosed) and not self._client_error:
+                return self._poured(client)  # the end of a body delimited by the close
+            return self._cut(client, out)
+        return None
+
+    def _poured(self, client: Http1Connection) -> bool:
+        """The response's end: the rest of it, and the last chunk if chunked."""
+        out = self._out
+        if self._chunked:
+            out.append(last_chunk(self._trailers))
         _write(client, b"".join(out))
-        if client.must_drain:
-            await client.drain()
+        out.clear()
         return True
 
     def _cut(self, client: Http1Connection, out: list[bytes]) -> bool:
@@ -357,7 +412,7 @@ class Exchange:
     def _release(self, complete: bool) -> None:
         head = self.head
         self._done = True
-        reusable = complete and head.keep_alive and head.framing is not Framing.UNTIL_CLOSE
+        reusable = complete and head.keep_alive and head.framing is not _UNTIL_CLOSE
         self.pool.release(self.connection, reusable)
 
     async def _tunnel(self, client: ClientStream) -> None:

@@ -194,11 +194,18 @@ async def serve_http1(
         connections.add(idle)
     try:
         time = idle.loop_time
+        events = stream.events
         while not idle.draining:
             idle.idle_since = time()  # waiting for the next request
-            event = await stream.next_event()
-            if event is None:
-                break
+            if events:  # (parsed already: no coroutine to take it)
+                event = events.popleft()
+                if type(event) is Body:
+                    stream.took(event)
+            else:
+                arrived = await stream.next_event()
+                if arrived is None:
+                    break
+                event = arrived
             if type(event) is not RequestHead:
                 continue  # the rest of a body the handler chose not to read
             idle.idle_since = None  # serving

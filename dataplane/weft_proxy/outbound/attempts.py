@@ -195,6 +195,12 @@ class Ending(enum.Enum):
     CANCELLED = "cancelled"  # the client gave up: no verdict on the endpoint
 
 
+# Python 3.11's EnumType has a __getattr__, which makes each `Ending.X` a slow lookup
+# (a method wrapper made and freed): per-message code reads these instead.
+_COMPLETE, _CANCELLED = Ending.COMPLETE, Ending.CANCELLED
+_FAILURE = Classification.FAILURE
+
+
 @dataclass(slots=True)
 class Attempt(Generic[AnswerT]):
     """The attempt whose answer goes back to the client; `settle` it once its response is
@@ -218,13 +224,13 @@ class Attempt(Generic[AnswerT]):
         """`grpc_status` from trailers reclassifies the response; one that did not end
         complete is a failure."""
         classification = self.classification
-        if ending is not Ending.COMPLETE:
-            classification = Classification.FAILURE
+        if ending is not _COMPLETE:
+            classification = _FAILURE
         elif grpc_status is not None:
             classes = self.plan.route.response_classes if self.plan.route else ()
             classification = classify_response(classes, self.answer.status, grpc_status)
-        if ending is not Ending.CANCELLED:
-            failed = classification is Classification.FAILURE
+        if ending is not _CANCELLED:
+            failed = classification is _FAILURE
             self.plan.group.accrual.record(self.key, failed=failed)
         grpc = grpc_status if grpc_status is not None else self.answer.grpc_status
         # A StrEnum is its value: passed as it is, without the enum's property lookup.
@@ -344,10 +350,10 @@ async def _attempts(
         finally:
             in_flight.finish()
         if answer is None:
-            classification = Classification.FAILURE
+            classification = _FAILURE
         else:
             classification = classify_response(classes, answer.status, answer.grpc_status)
-        failed = classification is Classification.FAILURE
+        failed = classification is _FAILURE
         retry = failed and (
             decide_retry(
                 plan.route,

@@ -92,6 +92,12 @@ class _IdentityMatch:
         return self._any or identity in self._exact or identity.endswith(self._suffixes)
 
 
+# Python 3.11's EnumType has a __getattr__, which makes each `Authentication.X` (a match
+# case's value too) a slow lookup: a request's authorization compares with these.
+_UNAUTHENTICATED = Authentication.UNAUTHENTICATED
+_TLS_UNAUTHENTICATED = Authentication.TLS_UNAUTHENTICATED
+
+
 class _CompiledAuthorization:
     __slots__ = ("_authentication", "_identities", "_networks", "_routes", "authorization")
 
@@ -111,11 +117,11 @@ class _CompiledAuthorization:
             return False
         if self._routes is not None and (request is None or not self._routes(request)):
             return False
-        match self._authentication:
-            case Authentication.UNAUTHENTICATED:
-                return True
-            case Authentication.TLS_UNAUTHENTICATED:
-                return client.tls
+        authentication = self._authentication
+        if authentication == _UNAUTHENTICATED:
+            return True
+        if authentication == _TLS_UNAUTHENTICATED:
+            return client.tls
         return (
             client.tls
             and client.identity is not None

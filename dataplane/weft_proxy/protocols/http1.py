@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 import httptools
@@ -154,21 +154,35 @@ def find_header(headers: Headers, name: bytes) -> bytes | None:
     return None
 
 
-@dataclass(slots=True)
 class _Partial:
-    target: bytearray = field(default_factory=bytearray)
-    reason: bytearray = field(default_factory=bytearray)
-    headers: Headers = field(default_factory=list)
-    head_bytes: int = 0
-    hosts: int = 0
-    length: bytes | None = None
-    coding: bytes | None = None  # Transfer-Encoding, its fields joined
+    """A head as its fields arrive. (A plain class: one is made per message, and a
+    dataclass's default factories cost a call each.)"""
+
+    __slots__ = ("coding", "head_bytes", "headers", "hosts", "length", "reason", "target")
+
+    def __init__(self) -> None:
+        # Bytes, added to: a target or reason comes in one piece but when a read splits
+        # it (b"" + piece is the piece itself), and both are bounded by MAX_HEAD_BYTES.
+        self.target = b""
+        self.reason = b""
+        self.headers: Headers = []
+        self.head_bytes = 0
+        self.hosts = 0
+        self.length: bytes | None = None
+        self.coding: bytes | None = None  # Transfer-Encoding, its fields joined
 
 
 class _Mode(enum.Enum):
     HTTP = "http"
     PENDING = "pending"  # a switch was asked for: bytes are held until it is decided
     TUNNEL = "tunnel"  # switched: bytes are the tunnel's
+
+
+# Python 3.11's EnumType has a __getattr__, which makes each `Framing.X` a slow lookup
+# (a method wrapper made and freed): per-message code reads these instead.
+_NO_BODY, _LENGTH, _CHUNKED = Framing.NONE, Framing.LENGTH, Framing.CHUNKED
+_UNTIL_CLOSE, _TUNNEL = Framing.UNTIL_CLOSE, Framing.TUNNEL
+_HTTP, _PENDING, _TUNNELLED = _Mode.HTTP, _Mode.PENDING, _Mode.TUNNEL
 
 
 class _Reader:
@@ -198,10 +212,7 @@ class _Reader:
         """Nothing of a next message has arrived, and the input is sound: a connection in
         this state may carry another exchange."""
         return (
-            not self._in_message
-            and not self._held
-            and self.failed is None
-            and self._mode is _Mode.HTTP
+            not self._in_message and not self._held and self.failed is None and self._mode is _HTTP
         )
 
     # httptools callbacks ------------------------------------------------------------
@@ -271,9 +282,9 @@ class _Reader:
 
     def _feed(self, data: bytes) -> list[Event]:
         mode = self._mode
-        if mode is _Mode.TUNNEL:  # past a protocol switch the bytes belong to the tunnel
+        if mode is _TUNNELLED:  # past a protocol switch the bytes belong to the tunnel
             return [Body(data)] if data else []
-        if mode is _Mode.PENDING:
+        if mode is _PENDING:
             self._held += data
             return []
         if self.failed is not None:
@@ -327,10 +338,10 @@ def _framing(partial: _Partial, version: str, bad: int) -> tuple[Framing, int | 
             raise ProtocolError(bad, "Transfer-Encoding in an HTTP/1.0 message")
         if partial.coding.strip().lower() != b"chunked":
             raise ProtocolError(501 if bad == 400 else bad, "transfer coding not implemented")
-        return Framing.CHUNKED, None
+        return _CHUNKED, None
     if partial.length is not None:
-        return Framing.LENGTH, int(partial.length)
-    return Framing.NONE, None
+        return _LENGTH, int(partial.length)
+    return _NO_BODY, None
 
 
 class RequestReader(_Reader):
@@ -349,7 +360,7 @@ class RequestReader(_Reader):
             raise ProtocolError(505, f"HTTP/{version} is not supported")
         if partial.hosts > 1:
             raise ProtocolError(400, "more than one Host header")
-        framing, length = Framing.NONE, None
+        framing, length = _NO_BODY, None
         if partial.coding is not None or partial.length is not None:
             framing, length = _framing(partial, version, 400)
         method = parser.get_method().decode("ascii")
@@ -358,15 +369,16 @@ class RequestReader(_Reader):
             upgrade = _passed_upgrade(partial.headers, version, framing, length)
         elif upgrade and (framing is Framing.CHUNKED or length):
             raise ProtocolError(400, "CONNECT with a body")  # RFC 9110 9.3.6: it has none
+        # (Positional: keywords cost a dictionary's worth of matching, per request.)
         return RequestHead(
-            method=method,
-            target=bytes(partial.target),
-            version=version,
-            headers=partial.headers,
-            keep_alive=parser.should_keep_alive(),
-            upgrade=upgrade,
-            framing=framing,
-            length=length,
+            method,
+            partial.target,
+            version,
+            partial.headers,
+            parser.should_keep_alive(),
+            upgrade,
+            framing,
+            length,
         )
 
     def _upgraded(self, rest: bytes) -> bool:
@@ -447,7 +459,7 @@ class ResponseReader(_Reader):
         self.expect("HEAD")
 
     def feed(self, data: bytes) -> list[Event]:
-        if not (self._head_request or self._connect) or self._mode is not _Mode.HTTP:
+        if not (self._head_request or self._connect) or self._mode is not _HTTP:
             return self._feed(data)
         # The head is cut out of the input and parsed alone; what follows is decided by
         # the status: after an interim one, the next head; after HEAD's answer, the next
@@ -494,30 +506,30 @@ class ResponseReader(_Reader):
         version = parser.get_http_version()
         if version != "1.1" and version != "1.0":
             raise ProtocolError(502, f"HTTP/{version} response")
-        framing, length = Framing.NONE, None
+        framing, length = _NO_BODY, None
         if partial.coding is not None or partial.length is not None:
             framing, length = _framing(partial, version, 502)
         if status == 101:
             if not self._switch_asked:
                 raise ProtocolError(502, "101 Switching Protocols to a request not asking")
-            framing = Framing.TUNNEL
+            framing = _TUNNEL
         elif status < 200 or status == 204 or status == 304 or self._head_request:
-            framing = Framing.NONE
+            framing = _NO_BODY
         elif self._connect and status < 300:
-            framing = Framing.TUNNEL
-        elif framing is Framing.NONE:
-            framing = Framing.UNTIL_CLOSE
+            framing = _TUNNEL
+        elif framing is _NO_BODY:
+            framing = _UNTIL_CLOSE
         if status >= 200:
             self._switch_asked = False
-        return ResponseHead(
-            status=status,
-            reason=bytes(partial.reason),
-            version=version,
-            headers=partial.headers,
-            keep_alive=parser.should_keep_alive(),
-            upgrade=framing is Framing.TUNNEL,
-            framing=framing,
-            length=length,
+        return ResponseHead(  # (positional, as RequestHead)
+            status,
+            partial.reason,
+            version,
+            partial.headers,
+            parser.should_keep_alive(),
+            framing is _TUNNEL,  # upgrade
+            framing,
+            length,
         )
 
 
@@ -530,21 +542,27 @@ def forwarded_headers(headers: Headers, *, keep_upgrade: bool = False) -> Header
     `keep_upgrade` keeps `Upgrade` (and `Connection: upgrade`) for a protocol switch
     the proxy passes through.
     """
-    kept = [(key, value) for key, value in headers if key not in HOP_BY_HOP]
+    # (Pairs kept as they are: no tuple made per header.)
+    kept = [pair for pair in headers if pair[0] not in HOP_BY_HOP]
     if len(kept) < len(headers):  # Connection may name more headers to drop
-        named = {
-            token.strip().lower()
-            for key, value in headers
-            if key == b"connection"
-            for token in value.split(b",")
-        }
+        named = _connection_options(headers)
         if named:
-            kept = [(key, value) for key, value in kept if key not in named]
+            kept = [pair for pair in kept if pair[0] not in named]
     if keep_upgrade:
         upgrade = find_header(headers, b"upgrade")
         if upgrade is not None:
             kept += [(b"Connection", b"upgrade"), (b"Upgrade", upgrade)]
     return kept
+
+
+def _connection_options(headers: Headers) -> set[bytes]:
+    """The header names `Connection` fields list, but for hop-by-hop ones (dropped in
+    any case): `Connection: keep-alive` or `upgrade` names nothing more to drop."""
+    named: set[bytes] = set()
+    for key, value in headers:
+        if key == b"connection":
+            named.update(token.strip() for token in value.lower().split(b","))
+    return named - HOP_BY_HOP
 
 
 def _head_bytes(start_line: bytes, headers: Headers) -> bytes:
