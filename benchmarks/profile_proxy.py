@@ -18,16 +18,23 @@ machine. It counts none of the kernel's work for the proxy (system calls): a low
 bound of the cost, for comparisons. The window includes the set-up of wrk's 4
 connections (a few million instructions): give it enough seconds (60 on a loaded
 machine) for that to weigh little, and compare runs with similar request counts.
+`--requests N` (with `--connections C`, 4) makes the window exactly N requests instead,
+sent by a closed-loop keep-alive client of this process's, pinned to core 1: the same
+work counted whatever the machine's load, so two runs compare to a few tenths of a
+percent.
 
 Usage: .venv/bin/python benchmarks/profile_proxy.py [--rate 1000] [--seconds 15]
        [--output FILE.speedscope.json] [--top 25] [--native]
        .venv/bin/python benchmarks/profile_proxy.py --instructions 20
+       .venv/bin/python benchmarks/profile_proxy.py --requests 3000 [--connections 4]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -110,7 +117,36 @@ def wrk_run(port: int, seconds: float) -> int:
     return wrk_requests(out)
 
 
-def instructions(seconds: float) -> None:
+async def _keepalive(port: int, requests: int) -> None:
+    """`requests` GETs in turn on one keep-alive connection, each answered 2xx with a
+    content-length body (nginx's static page)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    request = f"GET / HTTP/1.1\r\nHost: {AUTHORITY}\r\n\r\n".encode()
+    for _ in range(requests):
+        writer.write(request)
+        head = (await reader.readuntil(b"\r\n\r\n")).lower()
+        if not head.startswith(b"http/1.1 2"):
+            raise SystemExit(f"answered {head.splitlines()[0].decode()}")
+        length = int(head.split(b"content-length:")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+    writer.close()
+
+
+def fixed_requests(port: int, requests: int, connections: int) -> int:
+    """Exactly `requests` requests (rounded down to a multiple of `connections`) over
+    `connections` keep-alive connections, from this process pinned to core 1."""
+    os.sched_setaffinity(0, {1})
+    each = requests // connections
+
+    async def run() -> None:
+        await asyncio.gather(*(_keepalive(port, each) for _ in range(connections)))
+
+    asyncio.run(run())
+    return each * connections
+
+
+def instructions(seconds: float, requests: int | None = None, connections: int = 4) -> None:
+    """Callgrind's window: `seconds` of wrk, or (`requests`) exactly that many."""
     valgrind = shutil.which("valgrind")
     control = shutil.which("callgrind_control")
     missing = [tool for tool in ("nginx", "wrk", "taskset") if not shutil.which(tool)]
@@ -124,7 +160,10 @@ def instructions(seconds: float) -> None:
             pid = str(weft.pids[0])  # taskset execs valgrind, which runs the proxy in place
             wrk_run(weft.port, 5)  # warm-up: connections, pools, first-use caches
             subprocess.run([control, "-z", pid], check=True, capture_output=True)
-            requests = wrk_run(weft.port, seconds)
+            if requests is None:
+                requests = wrk_run(weft.port, seconds)
+            else:
+                requests = fixed_requests(weft.port, requests, connections)
             subprocess.run([control, "-d", pid], check=True, capture_output=True)
             dumps = sorted(Path(tmp).glob("callgrind.out*"), key=lambda p: p.stat().st_mtime)
             total = callgrind_total(dumps[-1].read_text())
@@ -145,14 +184,21 @@ def arguments() -> argparse.Namespace:
         metavar="SECONDS",
         help="count instructions per request over SECONDS of load (wrk) under callgrind",
     )
+    parser.add_argument(
+        "--requests",
+        type=int,
+        metavar="N",
+        help="count instructions per request over exactly N requests under callgrind",
+    )
+    parser.add_argument("--connections", type=int, default=4, help="for --requests (4)")
     return parser.parse_args()
 
 
 def main() -> None:
     args = arguments()
-    if args.instructions:
+    if args.instructions or args.requests:
         print(f"before: {load_note()}", flush=True)
-        instructions(args.instructions)
+        instructions(args.instructions, args.requests, args.connections)
         print(f"after: {load_note()}")
         return
     ensure_tools()
