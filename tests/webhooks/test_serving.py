@@ -90,8 +90,11 @@ class Anchors:
 
 
 class Running:
-    def __init__(self, keeper: CertificateKeeper, url: str, anchors: Anchors) -> None:
+    def __init__(
+        self, keeper: CertificateKeeper, url: str, anchors: Anchors, stopping: asyncio.Event
+    ) -> None:
         self.keeper, self.url, self.anchors = keeper, url, anchors
+        self.stopping = stopping  # set as main sets it on SIGTERM
 
     def client_tls(self) -> ssl.SSLContext:
         return ssl.create_default_context(cadata=self.keeper.certificates.bundle.decode())
@@ -127,12 +130,13 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
     await keeper.start()
     anchors = Anchors()
     lookups = Lookups(annotations_of, no_servers, anchors)
-    app = make_app(Webhooks(IN_A_CLUSTER, "cluster.local", lookups))
+    stopping = asyncio.Event()
+    app = make_app(Webhooks(IN_A_CLUSTER, "cluster.local", lookups), stopping)
     runner = web.AppRunner(app)
     await runner.setup()
     port = ports.pick_free()
     await web.TCPSite(runner, ports.HOST, port, ssl_context=keeper.context).start()
-    yield Running(keeper, f"https://{ports.HOST}:{port}", anchors)
+    yield Running(keeper, f"https://{ports.HOST}:{port}", anchors, stopping)
     await runner.cleanup()
 
 
@@ -258,6 +262,28 @@ async def test_conversion_converts_every_object(running: Running) -> None:
     assert response["convertedObjects"][0]["spec"]["backends"][0]["weight"] == 250
 
 
+async def test_a_stopping_replica_answers_and_closes_each_connection_after_its_answer(
+    running: Running,
+) -> None:
+    """The API server pools connections to a webhook by the Service's name: a replica on
+    its way out keeps answering, and has each caller dial again (a ready replica) rather
+    than send the next call down a connection that the final close would cut."""
+    request = {"uid": "c1", "desiredAPIVersion": "split.smi-spec.io/v1alpha4", "objects": []}
+    body = json.dumps({"request": request}).encode()
+    connector = aiohttp.TCPConnector(ssl=running.client_tls(), limit=1)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def convert() -> tuple[int, str | None]:
+            async with session.post(running.url + "/convert", data=body) as response:
+                await response.read()
+                return response.status, response.headers.get("Connection")
+
+        assert await convert() == (200, None)  # kept alive while serving
+        running.stopping.set()
+        assert await convert() == (200, "close")
+        assert await convert() == (200, "close")  # a new connection, closed after it too
+
+
 async def test_what_is_not_a_review_is_a_bad_request(running: Running) -> None:
     status, text = await running.post("/inject", {"request": {}})
     assert status == 400
@@ -311,7 +337,7 @@ async def test_replicas_share_one_ca_so_each_is_trusted_by_the_bundle_the_other_
         first.certificates.serving.cert.serial_number
     )
     # A client trusting what the second published reaches the first one's server.
-    trusting = Running(second, running.url, running.anchors)
+    trusting = Running(second, running.url, running.anchors, running.stopping)
     assert await trusting.served_serial() == first.certificates.serving.cert.serial_number
 
 

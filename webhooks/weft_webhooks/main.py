@@ -93,7 +93,8 @@ async def serve(args: argparse.Namespace) -> None:
             # In a cluster the anchors must be known: without them a pod stays unmeshed.
             settings = replace(injector_settings(args), require_trust_anchors=True)
             webhooks = Webhooks(settings, args.cluster_domain, lookups)
-            runner = web.AppRunner(make_app(webhooks), access_log=None)
+            stopping = asyncio.Event()
+            runner = web.AppRunner(make_app(webhooks, stopping), access_log=None)
             await runner.setup()
             await keeper.start()
             await web.TCPSite(
@@ -107,6 +108,7 @@ async def serve(args: argparse.Namespace) -> None:
             ]
             try:
                 await _until_stopped()
+                stopping.set()
                 if args.pod_name:
                     await drain.until_unrouted(
                         api, args.control_plane_namespace, args.pod_name, args.drain_timeout

@@ -14,6 +14,7 @@ the validator refuses with the size and the limit, the converter fails with both
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -22,6 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from aiohttp import StreamReader, web
+from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 
 from weft_resources import Server
@@ -156,7 +158,12 @@ async def _drain(start: bytearray, stream: StreamReader, declared: int | None) -
     return _TooLarge(bytes(head), size)
 
 
-def make_app(webhooks: Webhooks) -> web.Application:
+def make_app(webhooks: Webhooks, stopping: asyncio.Event | None = None) -> web.Application:
+    """The webhooks' routes. Once `stopping` is set, each answer closes its connection:
+    the API server pools connections by the Service's name, so without that it would
+    keep sending calls down one to a replica on its way out, and a call crossing the
+    final close is lost (it retries no POST)."""
+    stopping = stopping or asyncio.Event()
     registry = CollectorRegistry()
     durations = Histogram(
         "weft_webhook_duration_seconds",
@@ -194,7 +201,15 @@ def make_app(webhooks: Webhooks) -> web.Application:
             body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )
 
-    app = web.Application(client_max_size=MAX_REVIEW_BYTES)  # handlers read bodies themselves
+    @web.middleware
+    async def close_when_stopping(request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await handler(request)
+        if stopping.is_set():
+            response.force_close()  # `Connection: close`: the next call dials a ready replica
+        return response
+
+    # Handlers read bodies themselves.
+    app = web.Application(client_max_size=MAX_REVIEW_BYTES, middlewares=[close_when_stopping])
     app.add_routes(
         [
             web.post(INJECT_PATH, reviewing("inject", webhooks.inject, _inject_too_large)),

@@ -7,7 +7,9 @@ resolves it from its own cache for each connection, and retries neither a conver
 nor a refused connection). A replica that stopped listening at SIGTERM made the calls
 that picked it in between fail, and with them the reads of TrafficSplits at v1alpha1
 that Flagger makes. So it waits until no EndpointSlice of its namespace lists it as
-ready, then a moment more for the API server's cache, bounded by a timeout.
+ready, then a moment more for the API server's cache, bounded by a timeout. All the
+while, each answer closes its connection (serving/app.py), so the API server's pooled
+connections move to a ready replica before the last ones are closed.
 """
 
 from __future__ import annotations
