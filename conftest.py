@@ -14,6 +14,8 @@ import json
 import re
 import shutil
 import subprocess
+import time
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -86,6 +88,28 @@ async def namespace(api: ApiClient, request: pytest.FixtureRequest) -> AsyncIter
     await core.delete_namespace(name)
 
 
+PROMETHEUS_START_S = 120.0
+
+
+def _until_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    """Until Prometheus answers /-/ready (a loaded machine takes seconds to open its
+    storage): a query sent before that is refused, as a user's would be."""
+    deadline = time.monotonic() + PROMETHEUS_START_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"prometheus exited: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/-/ready", timeout=5) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:  # not listening yet, or 503 while it starts
+            pass
+        time.sleep(0.1)
+    raise AssertionError(
+        f"prometheus not ready in {PROMETHEUS_START_S}s: {log.read_text()[-2000:]}"
+    )
+
+
 @pytest.fixture
 def prometheus_with(tmp_path: Path) -> Iterator[StartPrometheusWith]:
     """Starts Prometheus with a whole configuration (`global`, `scrape_configs`); its
@@ -114,7 +138,9 @@ def prometheus_with(tmp_path: Path) -> Iterator[StartPrometheusWith]:
                 stderr=(folder / "prometheus.log").open("wb"),
             )
         )
-        return f"http://{ports.HOST}:{port}"
+        url = f"http://{ports.HOST}:{port}"
+        _until_ready(started[-1], url, folder / "prometheus.log")
+        return url
 
     yield start
     for process in started:

@@ -28,6 +28,7 @@ def meshed_pods(bookshop: Bookshop) -> dict[str, dict[str, Any]]:
         pod["status"]["podIP"]: pod
         for pod in listed["items"]
         if pod["status"].get("phase") == "Running"
+        and "deletionTimestamp" not in pod["metadata"]  # on its way out: soon no target
         and mesh.PROXY_VERSION_ANNOTATION in pod["metadata"].get("annotations", {})
     }
 
@@ -38,15 +39,17 @@ async def test_the_shipped_scrape_config_labels_each_proxy_with_its_workload(
     pods = meshed_pods(bookshop)
     assert len(pods) >= 6, pods.keys()  # web, books-v1, books-v2, ratings, traffic, ...
     url = host_prometheus.start(prometheus_with, bookshop.cluster.kubeconfig, NAMESPACE)
-    wanted = {f"{ip}:{mesh.PROXY_ADMIN_PORT}" for ip in pods}
     targets: list[dict[str, Any]] = []
     loop = asyncio.get_running_loop()
     deadline = loop.time() + DEADLINE_S
     while loop.time() < deadline:
+        # The pods as they are now: an earlier test's rollout may still be replacing one.
+        pods = meshed_pods(bookshop)
+        wanted = {f"{ip}:{mesh.PROXY_ADMIN_PORT}" for ip in pods}
         data = await asyncio.to_thread(get, url, "/api/v1/targets")
         targets = (data or {}).get("activeTargets", [])
         up = {t["labels"]["instance"] for t in targets if t["health"] == "up"}
-        if wanted <= up:
+        if up == wanted == {t["labels"]["instance"] for t in targets}:
             break
         await asyncio.sleep(1)
     # Only proxies' admin ports: not the apps' ports, not the init container's.

@@ -42,7 +42,7 @@ async def test_stat_reads_the_same_figures_from_prometheus(
             pods = mesh.write_proxies_file(tmp_path / "proxies.yaml")
             args = ("-n", "shop", "--prometheus", url, "--proxies-file", str(pods))
             rows: dict[str, Any] = {}
-            for _ in range(30):  # until Prometheus has scraped the traffic twice
+            for _ in range(120):  # until Prometheus has scraped the traffic twice
                 await asyncio.sleep(1)
                 ran = await weft_async("stat", "deploy", *args, "-o", "json")
                 assert ran.code == 0, ran.stderr
