@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 import pytest
+from host_process import host_process
 from meshed_bookshop import AccessNamespace, ControlPlane, kubectl, relay_pod
 
 from weft_api import mesh
@@ -111,16 +112,8 @@ def controller(
         f"--metricsPort={ports.pick_free()}",
         f"--healthzPort={ports.pick_free()}",
     ]
-    with open(log, "wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    running = Controller(process, log)
-    yield running
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    with host_process(command, log) as process:
+        yield Controller(process, log)
 
 
 class Canary:

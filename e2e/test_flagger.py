@@ -30,6 +30,7 @@ import host_prometheus
 import pytest
 
 # (renamed: pytest would collect a `test_` name as a test of this module)
+from host_process import host_process
 from meshed_bookshop import ControlPlane, kubectl
 from meshed_bookshop import test_pod as python_pod
 
@@ -210,16 +211,8 @@ def flagger(shop: Shop, prometheus_url: str, tmp_path: Path) -> Iterator[Flagger
         "-log-level=info",
         "-zap-encoding=console",
     ]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    running = Flagger(process, log)
-    yield running
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    with host_process(command, log) as process:
+        yield Flagger(process, log)
 
 
 def canary() -> dict[str, Any]:
