@@ -127,6 +127,8 @@ def call(cluster: ClusterInfo, namespace: str, service: str) -> str:
     ).strip()  # fmt: skip
 
 
+MAX_DROPPED_STREAMS = 3
+
 _LOOP = """\
 import select, sys, urllib.request
 while not select.select([sys.stdin], [], [], 0)[0]:
@@ -147,15 +149,36 @@ class Traffic:
         self, cluster: ClusterInfo, namespace: str, client: str = "client", target: str = ""
     ) -> None:
         kubectl = Path(cluster.bin_dir) / "kubectl"
+        self._command = [
+            str(kubectl), f"--kubeconfig={cluster.kubeconfig}", "exec", "-i", "-n", namespace,
+            f"deploy/{client}", "-c", client, "--", "python3", "-u", "-c",
+            _LOOP.format(url=target or url(namespace)),
+        ]  # fmt: skip
+        self.lines: list[str] = []
+        # Exec streams that ended under the client (kubectl's own error for each): the
+        # stream is the harness's channel, not a meshed request, so it is opened again.
+        self.dropped: list[str] = []
+        self._start()
+
+    def _start(self) -> None:
         self.process = subprocess.Popen(
-            [str(kubectl), f"--kubeconfig={cluster.kubeconfig}", "exec", "-i", "-n", namespace,
-             f"deploy/{client}", "-c", client, "--", "python3", "-u", "-c",
-             _LOOP.format(url=target or url(namespace))],
+            self._command,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+
+    def _running(self) -> bool:
+        """Whether the client still runs; one whose exec stream ended is started again."""
+        if self.process.poll() is None:
+            return True
+        self._reader.join(timeout=10)
+        assert self.process.stderr is not None
+        self.dropped.append(self.process.stderr.read().strip() or f"exit {self.process.returncode}")
+        if len(self.dropped) > MAX_DROPPED_STREAMS:
+            return False
+        self._start()
+        return True
 
     def _read(self) -> None:
         assert self.process.stdout is not None
@@ -174,9 +197,9 @@ class Traffic:
         wait_until(
             f"{count} more meshed requests answered (so far: {self.lines[-3:]})",
             seconds,
-            lambda: self.answered() >= target or self.process.poll() is not None,
+            lambda: self.answered() >= target or not self._running(),
         )
-        assert self.answered() >= target, f"the client stopped: {self.process.stderr}"
+        assert self.answered() >= target, f"the client stopped: {self.dropped}"
 
     def stop(self) -> None:
         assert self.process.stdin is not None

@@ -495,7 +495,23 @@ def test_weft_upgrade_keeps_the_identity_and_drops_no_meshed_request(fresh: Clus
     finally:
         traffic.stop()
     assert traffic.failures() == []
+    # An exec stream that ended (traffic.dropped) was the channel, not web: it never
+    # restarted, so no request of it went unseen.
+    assert container_restarts(fresh, SHOP, "web") == 0, traffic.dropped
     assert running_identity(fresh) == before
+
+
+def container_restarts(cluster: ClusterInfo, namespace: str, app: str) -> int:
+    pods = json.loads(
+        local_install.kubectl(cluster, "get", "pods", "-n", namespace, "-l", f"app={app}",
+                              "-o", "json")
+    )["items"]  # fmt: skip
+    return sum(
+        status.get("restartCount", 0)
+        for pod in pods
+        for key in ("initContainerStatuses", "containerStatuses")  # the proxy is a sidecar
+        for status in pod["status"].get(key, [])
+    )
 
 
 def test_an_operator_scaled_to_zero(fresh: ClusterInfo) -> None:
