@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from weft_localcluster.build import ensure_built, prometheus_bundle
+from weft_localcluster.build import ensure_prometheus
 from weft_viz.scrape import scrape_config
 
 
@@ -28,7 +28,7 @@ def from_the_host(kubeconfig: Path, namespace: str) -> dict[str, Any]:
 
 def start(prometheus_with: Callable[..., str], kubeconfig: Path, namespace: str) -> str:
     """The built Prometheus (once, cached) scraping `namespace`'s proxies; its URL."""
-    binary = ensure_built(prometheus_bundle()) / "prometheus"
+    binary = ensure_prometheus()
     return prometheus_with(from_the_host(kubeconfig, namespace), str(binary))
 
 

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from weft_localcluster import go_tools, rollouts_build
-from weft_localcluster.build import BuildError, ensure_binaries, ensure_built, prometheus_bundle
+from weft_localcluster.build import BuildError, ensure_binaries, ensure_prometheus
 from weft_localcluster.cluster import DEFAULT_API_PORT, ClusterError, LocalCluster
 from weft_localcluster.paths import default_state_dir
 
@@ -58,7 +58,7 @@ def _build(args: argparse.Namespace) -> int:
         # demo` need not wait for them (a cold Argo Rollouts build takes minutes).
         tools = [str(helm)]
         if args.test_tools:
-            tools.append(str(ensure_built(prometheus_bundle()) / "prometheus"))
+            tools.append(str(ensure_prometheus()))
             tools.append(str(go_tools.ensure_tool(go_tools.FLAGGER)))
             tools.append(str(rollouts_build.ensure_rollouts()))
     except BuildError as exc:

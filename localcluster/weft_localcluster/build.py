@@ -101,13 +101,18 @@ def prometheus_path() -> Path:
     return bin_dir(prometheus_bundle()) / "prometheus"
 
 
+def ensure_prometheus(console: Console | None = None) -> Path:
+    """The built Prometheus's binary (BuildError if it cannot be built)."""
+    return ensure_built(prometheus_bundle(), console) / "prometheus"
+
+
 def try_prometheus(console: Console | None = None) -> Path | None:
     """Prometheus with Kubernetes discovery (`weft viz install`'s, on the local cluster),
     or None with a warning. Not part of `ensure_binaries`: it takes long to build (over
     30 minutes on a loaded 2-core machine), and only the dashboard needs it; whoever
     installs viz on the local cluster builds it first (the demo, the tests)."""
     try:
-        return ensure_built(prometheus_bundle(), console) / "prometheus"
+        return ensure_prometheus(console)
     except (BuildError, OSError) as error:
         (console or Console(stderr=True)).print(
             f"[yellow]warning:[/] Prometheus was not built, so `weft viz install`'s Prometheus "
