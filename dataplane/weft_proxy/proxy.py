@@ -167,7 +167,8 @@ class Proxy:
         detected, first = await detect_protocol(reader)
         if detected.protocol is Protocol.HTTP1:
             handle = functools.partial(self.outbound_http1.handle, original_dst=destination)
-            await serve_http1(reader, writer, first, handle, self.http1_connections)
+            fast = functools.partial(self.outbound_http1.serve, destination)
+            await serve_http1(reader, writer, first, handle, self.http1_connections, fast)
         elif detected.protocol is Protocol.HTTP2 and (destination is None or service is not None):
             handle2 = functools.partial(self.outbound_http2.handle, original_dst=destination)
             await serve_http2(reader, writer, first, handle2, self.h2_sessions, self.http2_limits)
@@ -255,7 +256,8 @@ class Proxy:
     ) -> None:
         if protocol is Protocol.HTTP1:
             handle = functools.partial(self.inbound_http1.handle, client=client, port=port)
-            await serve_http1(reader, writer, first, handle, self.http1_connections)
+            fast = functools.partial(self.inbound_http1.serve, client, port)
+            await serve_http1(reader, writer, first, handle, self.http1_connections, fast)
         elif protocol is Protocol.HTTP2:
             handle2 = functools.partial(self.inbound_http2.handle, client=client, port=port)
             flooded = functools.partial(self.penalties.punish, str(client.address))

@@ -7,10 +7,11 @@ import functools
 
 from weft_proxy.errors import error_response
 from weft_proxy.inbound.admission import APP_HOST, Admission
+from weft_proxy.io.http1_callbacks import CallbackExchange, whole_body
 from weft_proxy.io.http1_client import Http1Pool, MalformedResponse
-from weft_proxy.io.http1_exchange import Exchange, client_body, relay_counted
+from weft_proxy.io.http1_exchange import Exchange, RequestBody, client_body, relay_counted
 from weft_proxy.io.http1_server import ClientGone, ClientStream
-from weft_proxy.metrics import ProxyMetrics
+from weft_proxy.metrics import ProxyMetrics, Target
 from weft_proxy.policies.authorize import Client
 from weft_proxy.policies.classify import Classification, classify_response
 from weft_proxy.policies.clock import Clock
@@ -42,40 +43,134 @@ class InboundHttp1:
         if target is None:
             if head.upgrade:
                 stream.switch_refused()  # no switch: HTTP/1 goes on after the request
-            stream.write(error_response(403, f"unauthorized request on port {port}"))
+            stream.write(_unauthorized(port))
             await stream.drain()
             return head.keep_alive
         self.metrics.request(target)
-        started = self.clock()
+        admitted = _Admitted(head, client, port, authority, target, self.clock())
+        return await self._forwarded(admitted, stream, client_body(head, stream))
+
+    def serve(self, client: Client, port: int, head: RequestHead, stream: ClientStream) -> bool:
+        """`handle`'s work in callbacks, for a request whose body has arrived whole
+        (most requests): True once taken (`stream.served` or `hand_off` ends it), False
+        to leave it to `handle`."""
+        if head.upgrade:
+            return False
+        whole = whole_body(head, stream)
+        if whole is None:
+            return False
+        authority = (head.header(b"host") or b"").decode("latin-1")
+        request = functools.partial(MatchableRequest.from_http1, head)
+        target = self.admission.admit_http(port, client, request, authority)
+        if target is None:
+            stream.refuse(_unauthorized(port), head.keep_alive)
+            return True
+        self.metrics.request(target)
+        admitted = _Admitted(head, client, port, authority, target, self.clock())
+        pool = self.pool(port)
+        connection = pool.idle()
+        if connection is None:  # one to open: the task's
+            stream.hand_off(functools.partial(self._forwarded, admitted, stream, whole))
+            return True
+        _InCallbacks(stream, Exchange.sent(pool, connection, head, whole), self, admitted)
+        return True
+
+    async def _forwarded(
+        self, admitted: _Admitted, stream: ClientStream, body: RequestBody
+    ) -> bool:
+        head = admitted.head
         try:
-            answer = await Exchange.start(
-                self.pool(port), head, client_body(head, stream), stream, stream
-            )
+            answer = await Exchange.start(self.pool(admitted.port), head, body, stream, stream)
         except ClientGone:
             raise
         except (ConnectionError, OSError, TimeoutError) as error:
-            if isinstance(error, MalformedResponse):
-                message = f"malformed response from the application on port {port}"
-            else:
-                message = f"the application refused port {port}"
             if head.upgrade:
                 stream.switch_refused()  # no switch: HTTP/1 goes on after the request
             if stream.is_closing():
                 return False
-            stream.write(error_response(502, message))
+            stream.write(_unanswered(error, admitted.port))
             await stream.drain()
             return head.keep_alive
-        latency_ms = (self.clock() - started) * 1000
-        admission = self.admission
-        if admission.tap.watched:
-            path = head.target.split(b"?", 1)[0].decode("latin-1")
-            admission.publish_tap(head.method, path, answer.status, latency_ms, client, port,
-                                  authority)  # fmt: skip
+        latency_ms = self._answered(admitted, answer, stream)
 
         def count(complete: bool | None) -> None:
-            classification = (
-                classify_response((), answer.status) if complete else Classification.FAILURE
-            )
-            self.metrics.response(target, answer.status, classification, latency_ms)
+            self._count(admitted, answer, latency_ms, complete)
 
         return await relay_counted(answer, stream, count) and head.keep_alive
+
+    def _answered(self, admitted: _Admitted, answer: Exchange, stream: ClientStream) -> float:
+        """The answer's head has come: its latency, published to tap watchers."""
+        latency_ms = (self.clock() - admitted.started) * 1000
+        admission = self.admission
+        if admission.tap.watched:
+            head = admitted.head
+            path = head.target.split(b"?", 1)[0].decode("latin-1")
+            admission.publish_tap(head.method, path, answer.status, latency_ms, admitted.client,
+                                  admitted.port, admitted.authority)  # fmt: skip
+        return latency_ms
+
+    def _count(
+        self, admitted: _Admitted, answer: Exchange, latency_ms: float, complete: bool | None
+    ) -> None:
+        classification = classify_response((), answer.status) if complete else _FAILURE
+        self.metrics.response(admitted.target, answer.status, classification, latency_ms)
+
+
+_FAILURE = Classification.FAILURE
+
+
+def _unauthorized(port: int) -> bytes:
+    return error_response(403, f"unauthorized request on port {port}")
+
+
+def _unanswered(error: BaseException, port: int) -> bytes:
+    if isinstance(error, MalformedResponse):
+        return error_response(502, f"malformed response from the application on port {port}")
+    return error_response(502, f"the application refused port {port}")
+
+
+class _Admitted:
+    """A request the admission let through, on its way to the application."""
+
+    __slots__ = ("authority", "client", "head", "port", "started", "target")
+
+    def __init__(
+        self,
+        head: RequestHead,
+        client: Client,
+        port: int,
+        authority: str,
+        target: Target,
+        started: float,
+    ) -> None:
+        self.head = head
+        self.client = client
+        self.port = port
+        self.authority = authority
+        self.target = target
+        self.started = started
+
+
+class _InCallbacks(CallbackExchange):
+    """A request to the application, in callbacks."""
+
+    __slots__ = ("admitted", "latency_ms", "owner")
+
+    def __init__(
+        self, stream: ClientStream, exchange: Exchange, owner: InboundHttp1, admitted: _Admitted
+    ) -> None:
+        super().__init__(stream, admitted.head, exchange)
+        self.owner = owner
+        self.admitted = admitted
+        self.latency_ms = 0.0
+
+    def answered(self, answer: Exchange | None, error: Exception | None) -> None:
+        if answer is None:
+            assert error is not None
+            self.stream.refuse(_unanswered(error, self.admitted.port), self.head.keep_alive)
+            return
+        self.latency_ms = self.owner._answered(self.admitted, answer, self.stream)
+        self.relay()
+
+    def settle(self, complete: bool | None) -> None:
+        self.owner._count(self.admitted, self.exchange, self.latency_ms, complete)

@@ -41,6 +41,7 @@ class Http1Connection(asyncio.Protocol):
         "eof",
         "events",
         "failed",
+        "listener",
         "lost",
         "transport",
         "tunnel_done",
@@ -63,6 +64,8 @@ class Http1Connection(asyncio.Protocol):
         self._peer: Http1Connection | None = None  # a tunnel's other end
         self._streams: asyncio.StreamWriter | None = None
         self.tunnel_done: asyncio.Future[None] | None = None
+        # Called, in place of a wake-up, at each arrival: an exchange served in callbacks.
+        self.listener: Callable[[], None] | None = None
 
     @classmethod
     def adopt(
@@ -163,6 +166,10 @@ class Http1Connection(asyncio.Protocol):
 
     # --- reading ---------------------------------------------------------------------------
     def _wake(self) -> None:
+        listener = self.listener
+        if listener is not None:
+            listener()
+            return
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None

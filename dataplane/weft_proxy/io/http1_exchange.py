@@ -123,7 +123,7 @@ class Exchange:
 
     Each phase is a step that takes what the upstream connection has parsed already
     and says whether the phase is over: sending (`_send`), awaiting the final head
-    (`_took_head`), relaying the body (`_pour`). The coroutines only wait between
+    (`took_head`), relaying the body (`pour`). The coroutines only wait between
     steps, so a response that arrives whole costs one wait, not one per event.
     """
 
@@ -183,10 +183,10 @@ class Exchange:
         try:
             if exchange._send(body, source):
                 await connection.drain()
-            while not exchange._took_head(client):
+            while not exchange.took_head(client):
                 await connection.arrival()
         except BaseException as error:
-            exchange._close()
+            exchange.close()
             if exchange._pump is not None:  # no other reader of the client's stream
                 await asyncio.wait((exchange._pump,))  # may start before it has stopped
             if isinstance(error, ConnectionError | OSError):
@@ -229,7 +229,17 @@ class Exchange:
         self._pump = asyncio.create_task(self._send_body(body, chunked, source))
         return False
 
-    def _took_head(self, client: Http1Connection | None) -> bool:
+    @classmethod
+    def sent(
+        cls, pool: Http1Pool, connection: UpstreamConnection, request: RequestHead, body: bytes
+    ) -> Exchange:
+        """The request sent, with its whole `body`, on an idle `connection` of `pool`:
+        for an exchange driven in callbacks (`took_head`, `relay_head`, `pour`)."""
+        exchange = cls(pool, connection, request)
+        exchange._send(body, None)
+        return exchange
+
+    def took_head(self, client: Http1Connection | None) -> bool:
         """Take the events parsed so far up to the final response head: True once it has
         come. Interim (1xx) heads go to an HTTP/1.1 client at once, never to HTTP/1.0.
         Raises as `UpstreamConnection.next_event` once no more will come."""
@@ -257,7 +267,7 @@ class Exchange:
         """Give up on the response (a retry follows, or the relay is over): its
         connection is spent unless `finish` released it."""
         if not self._done:
-            self._close()
+            self.close()
 
     async def _send_body(
         self, body: AsyncIterator[bytes], chunked: bool, source: TrailerSource | None
@@ -305,11 +315,15 @@ class Exchange:
             return True
         if self.request.upgrade:
             stream.switch_refused()
+        self.relay_head()
+        return await self.relay_rest(stream)
+
+    async def relay_rest(self, stream: ClientStream) -> bool:
+        """The relay, after its head (and what was poured since): as `relay`."""
         connection = self.connection
         try:
-            self._relay_head()
             while True:
-                complete = self._pour(stream)
+                complete = self.pour(stream)
                 if complete is not None:
                     if complete and stream.must_drain:
                         await stream.drain()  # before the next request
@@ -319,15 +333,15 @@ class Exchange:
                     continue  # what arrived meanwhile is poured first
                 await connection.arrival()
         except BaseException:
-            self._close()
+            self.close()
             raise
         if self._pump is None:
-            self._release(complete)  # (what `finish` does, without its coroutine)
+            self.release(complete)  # (what `finish` does, without its coroutine)
         else:
             await self.finish(complete)
         return complete
 
-    def _relay_head(self) -> None:
+    def relay_head(self) -> None:
         """The response head as the client gets it: a body of known length streams as
         is; a chunked one is re-chunked with its trailers, and one delimited by the
         upstream's close is chunked for an HTTP/1.1 client."""
@@ -346,7 +360,7 @@ class Exchange:
             headers.append((b"connection", b"keep-alive"))
         self._out.append(response_head_bytes(head.status, head.reason, headers))
 
-    def _pour(self, client: Http1Connection) -> bool | None:
+    def pour(self, client: Http1Connection) -> bool | None:
         """Write to the client what has arrived of the response, in one go (a small
         response: head and body in one segment). True once all of it went, False if the
         upstream cut it short, None while more is to come."""
@@ -407,9 +421,10 @@ class Exchange:
                 complete = False
             elif pump.cancelled() or pump.exception() is not None or not pump.result():
                 complete = False  # the request did not go whole
-        self._release(complete)
+        self.release(complete)
 
-    def _release(self, complete: bool) -> None:
+    def release(self, complete: bool) -> None:
+        """The response is over, with no body still being sent: as `finish`."""
         head = self.head
         self._done = True
         reusable = complete and head.keep_alive and head.framing is not _UNTIL_CLOSE
@@ -431,7 +446,7 @@ class Exchange:
             connection.write(held)
         await tunnel(client, connection)
 
-    def _close(self) -> None:
+    def close(self) -> None:
         self._done = True
         if self._pump is not None:
             self._pump.cancel()

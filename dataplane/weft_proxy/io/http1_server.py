@@ -4,6 +4,7 @@ with a body that streams from the client as the handler reads it."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from weft_proxy.errors import error_response
@@ -29,15 +30,125 @@ class ClientGone(ConnectionError):
 
 
 class ClientStream(Http1Connection):
-    """One client connection: its requests' events as they arrive, and its writer."""
+    """One client connection: its requests' events as they arrive, and its writer.
 
-    __slots__ = ("_parser", "trailers")
+    Requests are served in the connection's own callbacks where the listener's `fast`
+    handler can (most requests: no task wakes, no coroutine is made), else by the
+    serving task (`serve_http1`). The serving loop's states: parked (the task waits for
+    whatever the callbacks leave to it), in callbacks (one request is served there; it
+    owns the connection until `served`), handed off (a request begun in callbacks goes
+    on in the task: `hand_off`), ended.
+    """
+
+    __slots__ = (
+        "_in_serve",
+        "_parser",
+        "ended",
+        "fast",
+        "handoff",
+        "idle",
+        "in_callbacks",
+        "parked",
+        "trailers",
+    )
 
     def __init__(self) -> None:
         super().__init__()
         self._parser = RequestReader()
         self._feed = self._parser.feed
         self.trailers: Headers | None = None  # of the body `body()` read last
+        self.fast: FastHandler | None = None
+        self.idle: _IdleTimer | None = None  # set by the serving loop
+        self.in_callbacks = False  # a request is being served in callbacks
+        self.handoff: Callable[[], Awaitable[bool]] | None = None  # for the task to go on with
+        self.parked = False  # the serving task waits for an arrival
+        self.ended = False  # no more requests on this connection
+        self._in_serve = False  # `serve_parsed` runs (a request served at once returns to it)
+
+    # --- serving in callbacks --------------------------------------------------------------
+    def _wake(self) -> None:
+        if self.in_callbacks:
+            return  # the request served in callbacks looks at what came once it is done
+        if self.parked and self.fast is not None and not self._in_serve:
+            self.serve_parsed()
+            if self.in_callbacks or not self._for_the_task():
+                return
+        Http1Connection._wake(self)
+
+    def _for_the_task(self) -> bool:
+        """Whether the parked serving task has something to do."""
+        return bool(
+            self.events
+            or self.eof
+            or self.failed is not None
+            or self.handoff is not None
+            or self.ended
+            or self._paused_reading
+            or (self.idle is not None and self.idle.draining)
+        )
+
+    def serve_parsed(self) -> None:
+        """Serve the requests parsed so far in callbacks, one at a time, while `fast`
+        takes them; what it declines is left to the serving task."""
+        fast, events, idle = self.fast, self.events, self.idle
+        if fast is None or idle is None:
+            return
+        self._in_serve = True
+        try:
+            while events and not (self.in_callbacks or self.ended or idle.draining):
+                if self.handoff is not None:
+                    break
+                head = events.popleft()
+                if type(head) is not RequestHead:  # a request's end, or a body not read
+                    if type(head) is Body:
+                        self.took(head)
+                    continue
+                idle.idle_since = None
+                self.in_callbacks = True
+                if not fast(head, self):
+                    self.in_callbacks = False
+                    events.appendleft(head)
+                    break
+        finally:
+            self._in_serve = False
+
+    def served(self, keep_alive: bool) -> None:
+        """The request served in callbacks is over: the next may begin (`keep_alive`),
+        or the connection ends."""
+        self.in_callbacks = False
+        idle = self.idle
+        if idle is not None:
+            idle.idle_since = idle.loop_time()
+            keep_alive = keep_alive and not idle.draining
+        if not keep_alive:
+            self.ended = True
+            self.close()
+        if not self._in_serve:
+            self._wake()
+
+    def hand_off(self, rest: Callable[[], Awaitable[bool]]) -> None:
+        """The request served in callbacks goes on in the serving task: `rest` finishes
+        it there and says, as a handler does, whether the connection may carry another."""
+        self.in_callbacks = False
+        self.handoff = rest
+        if not self._in_serve:
+            Http1Connection._wake(self)
+
+    def refuse(self, response: bytes, keep_alive: bool) -> None:
+        """Answer the request served in callbacks with the proxy's own `response`."""
+        if self.is_closing():
+            self.served(False)
+            return
+        self.write(response)
+        if self.must_drain:
+            self.hand_off(functools.partial(self.drained, keep_alive))
+        else:
+            self.served(keep_alive)
+
+    async def drained(self, keep_alive: bool) -> bool:
+        """For a hand-off once the answer is written: its drain, then `keep_alive`."""
+        await self.drain()
+        return keep_alive
 
     async def next_event(self) -> Event | None:
         """The next event; None once the client has closed (after every event before
@@ -106,6 +217,9 @@ class ClientStream(Http1Connection):
 # The handler answers one request (its body and answer go through the stream); it
 # returns whether the connection may serve another.
 Handler = Callable[[RequestHead, ClientStream], Awaitable[bool]]
+# A handler in callbacks: False declines the request (nothing of it done or taken: the
+# task's handler serves it); True takes it, and it ends in `served` or `hand_off`.
+FastHandler = Callable[[RequestHead, ClientStream], bool]
 
 
 class _IdleTimer:
@@ -187,30 +301,54 @@ async def serve_http1(
     first_bytes: bytes,
     handle: Handler,
     connections: Http1Connections | None = None,
+    fast: FastHandler | None = None,
 ) -> None:
+    """Serve one client connection: each request in callbacks by `fast` where it takes
+    it, else by `handle` in this task."""
     stream = ClientStream.adopt(reader, writer, first_bytes)
     idle = _IdleTimer(stream)
+    stream.idle = idle
+    stream.fast = fast
     if connections is not None:
         connections.add(idle)
     try:
         time = idle.loop_time
         events = stream.events
-        while not idle.draining:
-            idle.idle_since = time()  # waiting for the next request
-            if events:  # (parsed already: no coroutine to take it)
-                event = events.popleft()
-                if type(event) is Body:
-                    stream.took(event)
-            else:
-                arrived = await stream.next_event()
-                if arrived is None:
+        while not (idle.draining or stream.ended):
+            rest = stream.handoff
+            if rest is not None:  # a request begun in callbacks goes on here
+                stream.handoff = None
+                if not await rest():
                     break
-                event = arrived
-            if type(event) is not RequestHead:
-                continue  # the rest of a body the handler chose not to read
-            idle.idle_since = None  # serving
-            if not await handle(event, stream):
-                break
+                idle.idle_since = time()
+                continue
+            if not stream.in_callbacks and events:
+                event = events[0]
+                if type(event) is not RequestHead:
+                    events.popleft()
+                    if type(event) is Body:
+                        stream.took(event)
+                    continue  # the rest of a body the handler chose not to read
+                if fast is not None:
+                    stream.serve_parsed()
+                    if stream.in_callbacks or not events or events[0] is not event:
+                        continue  # taken (and maybe done): see what is left
+                events.popleft()
+                idle.idle_since = None  # serving
+                if not await handle(event, stream):
+                    break
+                idle.idle_since = time()  # waiting for the next request
+                continue
+            if not stream.in_callbacks:
+                if stream.failed is not None:  # the requests before it have been served
+                    raise stream.failed
+                if stream.eof:
+                    break
+            stream.parked = True
+            try:
+                await stream.arrival()
+            finally:
+                stream.parked = False
     except ProtocolError as error:
         if not stream.is_closing():
             stream.write(error_response(error.status, str(error), close=True))

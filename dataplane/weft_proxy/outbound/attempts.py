@@ -25,6 +25,7 @@ from weft_api.config import Backend, OutboundService, Route
 from weft_proxy.errors import ProxyError
 from weft_proxy.metrics import ProxyMetrics, Target
 from weft_proxy.outbound.state import EndpointGroup, EndpointKey, OutboundState, ServiceState
+from weft_proxy.policies.balance import InFlight
 from weft_proxy.policies.classify import Classification, classify_response
 from weft_proxy.policies.clock import Clock
 from weft_proxy.policies.request_match import RequestHead
@@ -131,7 +132,7 @@ def plan_request(
         deadline = request_deadline(None, timeout_headers(headers), clock)
     if group is None or not group.endpoints:
         raise ProxyError(503, f"no endpoints for {service.name}.{service.namespace}:{port}")
-    timeout_ms = round(deadline.remaining(clock) * 1000) if deadline is not None else None
+    timeout_ms = round(deadline.timeout_s * 1000) if deadline is not None else None
     state.budget.record_request()
     return Plan(
         state,
@@ -272,6 +273,7 @@ async def attempt(
     retryable_bytes: Callable[[], int | None],
     metrics: ProxyMetrics,
     clock: Clock,
+    resumed: Resumed | None = None,
 ) -> Attempt[AnswerT]:
     """Send the request to endpoints until an answer is final: one not to retry, by the
     route, the body (`retryable_bytes`, as `decide_retry` takes it) and the budget.
@@ -281,26 +283,40 @@ async def attempt(
     for that head, the one thing the proxy can still answer for: ProxyError 504 when it
     passes, 503 when every endpoint is ejected, 502 when the last one could not be
     reached. A response body then streams under the client's own deadline.
+
+    `resumed`: the request's first attempts were made in callbacks (`begin`, `dispatch`,
+    `judge`), and a retry goes on here.
     """
-    started = clock()
-    if plan.route_target is not None:
-        metrics.route_request(plan.route_target)
+    started = begin(plan, metrics, clock) if resumed is None else resumed.started
     try:
-        attempts = _attempts(plan, exchange, retryable_bytes, metrics, clock, started)
+        attempts = _attempts(plan, exchange, retryable_bytes, metrics, clock, started, resumed)
         if plan.deadline is None:
             return await attempts
         return await _within_deadline(plan.deadline, plan.timed_out, attempts, clock)
     except ProxyError as failure:
-        # The client gets this answer from the proxy: count it against the backend, or
-        # a canary whose endpoints are all ejected would look idle, not failing.
-        target = plan.group.failure_target(plan.authority, plan.route_name)
-        metrics.request(target)
-        latency_ms = (clock() - started) * 1000
-        failed = Classification.FAILURE.value
-        metrics.response(target, failure.status, failed, latency_ms)
-        if plan.route_target is not None:
-            metrics.route_response(plan.route_target, failure.status, failed, latency_ms)
+        count_failure(plan, failure, metrics, clock, started)
         raise
+
+
+def begin(plan: Plan, metrics: ProxyMetrics, clock: Clock) -> float:
+    """The request's start, before its first attempt: when it began."""
+    if plan.route_target is not None:
+        metrics.route_request(plan.route_target)
+    return clock()
+
+
+def count_failure(
+    plan: Plan, failure: ProxyError, metrics: ProxyMetrics, clock: Clock, started: float
+) -> None:
+    """The client gets the proxy's own answer: count it against the backend, or a canary
+    whose endpoints are all ejected would look idle, not failing."""
+    target = plan.group.failure_target(plan.authority, plan.route_name)
+    metrics.request(target)
+    latency_ms = (clock() - started) * 1000
+    failed = Classification.FAILURE.value
+    metrics.response(target, failure.status, failed, latency_ms)
+    if plan.route_target is not None:
+        metrics.route_response(plan.route_target, failure.status, failed, latency_ms)
 
 
 async def _within_deadline(
@@ -314,6 +330,108 @@ async def _within_deadline(
         raise timed_out() from None
 
 
+class Dispatched:
+    """One attempt sent to an endpoint, until its answer is judged."""
+
+    __slots__ = ("in_flight", "key", "started", "target")
+
+    def __init__(self, key: EndpointKey, target: Target, in_flight: InFlight, started: float):
+        self.key = key
+        self.target = target
+        self.in_flight = in_flight
+        self.started = started
+
+
+@dataclass(slots=True)
+class Resumed:
+    """Where the attempts begun in callbacks left off: the next endpoint to try."""
+
+    started: float  # the request's start (`begin`)
+    key: EndpointKey
+    tried: Tried | None  # None: no attempt made yet
+
+
+def first_key(plan: Plan) -> EndpointKey | None:
+    """The first attempt's endpoint; None when every endpoint of the backend is ejected
+    (`_attempts` then looks past them)."""
+    return plan.group.pick()
+
+
+def dispatch(
+    plan: Plan, key: EndpointKey, tried: Tried | None, metrics: ProxyMetrics, clock: Clock
+) -> Dispatched:
+    """Count an attempt to `key` as it is sent."""
+    group = plan.group  # the retries of a request may move it to another backend
+    if tried is not None:
+        tried.endpoints.add(key)
+    target = group.target(key, plan.authority, plan.state.service, plan.route_name)
+    metrics.request(target)
+    if plan.route_target is not None:
+        metrics.route_actual_request(plan.route_target)
+    group.accrual.on_dispatch(key)
+    return Dispatched(key, target, group.balancer.start(key), clock())
+
+
+def judge(
+    plan: Plan,
+    sent: Dispatched,
+    answer: AnswerT | None,
+    tried: Tried | None,
+    retryable_bytes: Callable[[], int | None],
+    metrics: ProxyMetrics,
+    clock: Clock,
+    request_started: float,
+) -> Attempt[AnswerT] | Resumed:
+    """An attempt's `answer` (None: the endpoint could not be reached): final (the
+    Attempt), a retry (where to: `Resumed`), or ProxyError (503, 502)."""
+    sent.in_flight.finish()
+    key, target, group, route = sent.key, sent.target, plan.group, plan.route_target
+    if answer is None:
+        classification = _FAILURE
+    else:
+        classes = plan.route.response_classes if plan.route else ()
+        classification = classify_response(classes, answer.status, answer.grpc_status)
+    failed = classification is _FAILURE
+    state = plan.state
+    retry = failed and (
+        decide_retry(
+            plan.route,
+            failed=failed,
+            body_bytes=retryable_bytes(),
+            budget=state.budget,
+            time_left_s=plan.remaining_s(clock),
+        )
+        is RetryDecision.RETRY
+    )
+    now = clock()
+    if retry:
+        group.accrual.record(key, failed=True)
+        state.budget.record_retry()
+        if answer is not None:
+            # The endpoint's answer counts as it was, though the client never sees it:
+            # a partly failing canary must show, retries or not.
+            answer.discard()
+            failed_value, grpc = classification.value, answer.grpc_status
+            latency_ms = (now - sent.started) * 1000
+            metrics.response(target, answer.status, failed_value, latency_ms, grpc)
+            if route is not None:
+                metrics.route_actual_response(route, answer.status, failed_value, grpc)
+        # Choose again; with nothing else left, an endpoint already tried.
+        if tried is None:
+            tried = Tried(plan)
+            tried.endpoints.add(key)
+        next_key = tried.untried(plan) or plan.group.pick()
+        if next_key is None:
+            raise ProxyError(503, _ALL_EJECTED)
+        return Resumed(request_started, next_key, tried)
+    if answer is None:
+        group.accrual.record(key, failed=True)
+        raise ProxyError(502, f"connection to {key[0]}:{key[1]} failed")
+    latency_ms = (now - sent.started) * 1000
+    request_latency_ms = (now - request_started) * 1000
+    return Attempt(plan, key, target, answer, latency_ms, request_latency_ms, classification)
+
+
 async def _attempts(
     plan: Plan,
     exchange: Callable[[EndpointKey], Awaitable[AnswerT | None]],
@@ -321,76 +439,32 @@ async def _attempts(
     metrics: ProxyMetrics,
     clock: Clock,
     request_started: float,
+    resumed: Resumed | None,
 ) -> Attempt[AnswerT]:
-    state, route = plan.state, plan.route_target
-    classes = plan.route.response_classes if plan.route else ()
-    route_name = plan.route.name if plan.route is not None else ""
-    tried: Tried | None = None  # made for a second attempt only: most requests have one
-    key = plan.group.pick()
-    if key is None:
-        tried = Tried(plan)
-        key = _past_ejected(plan, tried, retryable_bytes, metrics, clock)
+    tried: Tried | None  # made for a second attempt only: most requests have one
+    if resumed is not None:
+        key, tried = resumed.key, resumed.tried
+    else:
+        tried = None
+        picked = first_key(plan)
+        if picked is None:
+            tried = Tried(plan)
+            picked = _past_ejected(plan, tried, retryable_bytes, metrics, clock)
+        key = picked
     while True:
-        group = plan.group  # the retries of a request may move it to another backend
-        if tried is not None:
-            tried.endpoints.add(key)
-        target = group.target(key, plan.authority, state.service, route_name)
-        metrics.request(target)
-        if route is not None:
-            metrics.route_actual_request(route)
-        group.accrual.on_dispatch(key)
-        in_flight = group.balancer.start(key)
-        started = clock()
+        sent = dispatch(plan, key, tried, metrics, clock)
         try:
             answer = await exchange(key)
-        except asyncio.CancelledError:
-            if plan.deadline is not None and plan.deadline.expired(clock):
-                group.accrual.record(key, failed=True)  # a timeout is the endpoint's failure
+        except BaseException as error:
+            sent.in_flight.finish()
+            timed_out = plan.deadline is not None and plan.deadline.expired(clock)
+            if timed_out and isinstance(error, asyncio.CancelledError):
+                plan.group.accrual.record(key, failed=True)  # the endpoint's failure
             raise
-        finally:
-            in_flight.finish()
-        if answer is None:
-            classification = _FAILURE
-        else:
-            classification = classify_response(classes, answer.status, answer.grpc_status)
-        failed = classification is _FAILURE
-        retry = failed and (
-            decide_retry(
-                plan.route,
-                failed=failed,
-                body_bytes=retryable_bytes(),
-                budget=state.budget,
-                time_left_s=plan.remaining_s(clock),
-            )
-            is RetryDecision.RETRY
-        )
-        now = clock()
-        if retry:
-            group.accrual.record(key, failed=True)
-            state.budget.record_retry()
-            if answer is not None:
-                # The endpoint's answer counts as it was, though the client never sees it:
-                # a partly failing canary must show, retries or not.
-                answer.discard()
-                failed_value, grpc = classification.value, answer.grpc_status
-                latency_ms = (now - started) * 1000
-                metrics.response(target, answer.status, failed_value, latency_ms, grpc)
-                if route is not None:
-                    metrics.route_actual_response(route, answer.status, failed_value, grpc)
-            # Choose again; with nothing else left, an endpoint already tried.
-            if tried is None:
-                tried = Tried(plan)
-                tried.endpoints.add(key)
-            key = tried.untried(plan) or plan.group.pick()
-            if key is None:
-                raise ProxyError(503, _ALL_EJECTED)
-            continue
-        if answer is None:
-            group.accrual.record(key, failed=True)
-            raise ProxyError(502, f"connection to {key[0]}:{key[1]} failed")
-        latency_ms = (now - started) * 1000
-        request_latency_ms = (now - request_started) * 1000
-        return Attempt(plan, key, target, answer, latency_ms, request_latency_ms, classification)
+        verdict = judge(plan, sent, answer, tried, retryable_bytes, metrics, clock, request_started)
+        if not isinstance(verdict, Resumed):
+            return verdict  # the final answer
+        key, tried = verdict.key, verdict.tried
 
 
 _ALL_EJECTED = "every endpoint is failing; it will be probed again shortly"

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from weft_proxy.policies.clock import Clock
@@ -37,6 +37,9 @@ class Deadline:
     """When a request must be answered, on the proxy's monotonic clock."""
 
     at: float
+    # The timeout it was set from, for the 504's message: remaining() on a loaded
+    # machine may already have lost a millisecond.
+    timeout_s: float = field(default=0.0, compare=False)
 
     def remaining(self, clock: Clock) -> float:
         """Seconds left, 0 once passed (what a timer or a retry decision needs)."""
@@ -59,7 +62,10 @@ def request_deadline(
     if route_timeout_ms:
         timeouts.append(route_timeout_ms / 1000)
     given = [timeout for timeout in timeouts if timeout is not None]
-    return Deadline(clock() + min(given)) if given else None
+    if not given:
+        return None
+    timeout_s = min(given)
+    return Deadline(clock() + timeout_s, timeout_s)
 
 
 def client_timeout_s(headers: Sequence[tuple[str, str]]) -> float | None:
