@@ -34,13 +34,12 @@ def whole_body(head: RequestHead, stream: ClientStream) -> bytes | None:
     from the stream. None (nothing taken) if it may not: it is large, chunked, or still
     arriving."""
     framing = head.framing
-    if framing is _NO_BODY:
+    if framing is _NO_BODY or (framing is _LENGTH and not head.length):
+        stream.took_end()
         return b""
     if framing is not _LENGTH:
         return None
     length = head.length or 0
-    if not length:
-        return b""
     if length > MAX_BODY_IN_CALLBACKS:
         return None
     return stream.buffered_body()

@@ -1,6 +1,7 @@
 """One HTTP/1 connection, client's or upstream's, as an asyncio Protocol: bytes are
 parsed into events the moment they arrive, and a coroutine waits only when it needs an
-event that has not come yet. The connection is also its own writer.
+event that has not come yet; an exchange served in callbacks (`http1_callbacks`) sets
+`listener` instead, called at each arrival. The connection is also its own writer.
 
 Streams (asyncio.StreamReader and StreamWriter) cost a copy into a buffer, a read call
 and a future per arrival; here an arrival is one parse and, if somebody waits, one

@@ -123,7 +123,9 @@ class ClientStream(Http1Connection):
         if not keep_alive:
             self.ended = True
             self.close()
-        if not self._in_serve:
+        if self._in_serve:
+            return  # (it goes on with what is parsed)
+        if self.events or self.eof or self.ended or self.failed is not None or self._paused_reading:
             self._wake()
 
     def hand_off(self, rest: Callable[[], Awaitable[bool]]) -> None:
@@ -196,6 +198,12 @@ class ClientStream(Http1Connection):
         for _ in range(len(parts) + 1):
             self.took(self.events.popleft())
         return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def took_end(self) -> None:
+        """The current request has no body: its end, if parsed, is taken."""
+        events = self.events
+        if events and type(events[0]) is EndOfMessage:
+            events.popleft()
 
     @property
     def mid_head(self) -> bool:

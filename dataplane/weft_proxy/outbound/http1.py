@@ -80,7 +80,7 @@ class OutboundHttp1:
         except ProxyError as failure:
             stream.refuse(error_response(failure.status, str(failure)), head.keep_alive)
             return True
-        body = RequestBody(whole, retryable=_retryable(plan, head))
+        body = RequestBody(whole, retryable=False)  # (whole: a retry sends it again)
         # A deadline's timer, an ejected backend: the task's.
         key = attempts.first_key(plan) if plan.deadline is None else None
         if key is None:

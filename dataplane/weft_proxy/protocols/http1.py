@@ -561,8 +561,13 @@ def _connection_options(headers: Headers) -> set[bytes]:
     named: set[bytes] = set()
     for key, value in headers:
         if key == b"connection":
-            named.update(token.strip() for token in value.lower().split(b","))
+            value = value.lower()
+            if value not in _PLAIN_CONNECTION:  # (most heads: no split, no set)
+                named.update(token.strip() for token in value.split(b","))
     return named - HOP_BY_HOP
+
+
+_PLAIN_CONNECTION: Final = frozenset({b"keep-alive", b"close", b"upgrade"})
 
 
 def _head_bytes(start_line: bytes, headers: Headers) -> bytes:
