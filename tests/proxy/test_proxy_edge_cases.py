@@ -16,12 +16,14 @@ import random
 import socket
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import NoReturn
 
 import pytest
 from aiohttp import web
 from proxy_configs import AUTHORITY, allow_all, backend, books, config
 from running import RunningProxy
 
+import weft_proxy.outbound.attempts
 import weft_proxy.proxy
 from weft_api.config import InboundServer, Protocol, ServerKind
 from weft_proxy.errors import PROXY_ERROR_HEADER
@@ -202,6 +204,38 @@ async def test_keep_alive_requests_reuse_one_upstream_connection(
         seen.append(body)
     writer.close()
     assert len(set(seen)) == 1, seen  # the proxy's source port never changed
+
+
+async def test_a_fault_serving_a_request_ends_only_its_connection(
+    proxies: StartProxy,
+    http_backend: Callable[[Handler], Awaitable[int]],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def ok(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    port = await http_backend(ok)
+    proxy = await proxies(config(books(backend("books", 1, [port]))))
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.outbound_port)
+    writer.write(request("GET", "/warm"))  # a pooled connection: the next is served at once
+    assert (await asyncio.wait_for(read_response(reader), GUARD_S))[0] == 200
+
+    def faulty(*args: object) -> NoReturn:
+        raise RuntimeError("a fault in the proxy")
+
+    monkeypatch.setattr(weft_proxy.outbound.attempts, "judge", faulty)
+    writer.write(request("GET", "/faulty"))
+    # The connection ends (a hang would leave the client waiting for ever).
+    assert await asyncio.wait_for(reader.read(), GUARD_S) == b""
+    writer.close()
+    assert "a fault in the proxy" in caplog.text
+    monkeypatch.undo()
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.outbound_port)
+    for _ in range(2):  # the proxy goes on serving, pooled connections included
+        writer.write(request("GET", "/after"))
+        assert (await asyncio.wait_for(read_response(reader), GUARD_S))[0] == 200
+    writer.close()
 
 
 async def test_a_backend_reset_mid_body_cuts_the_response_and_the_proxy_stays_healthy(

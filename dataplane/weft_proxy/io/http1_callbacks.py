@@ -74,6 +74,8 @@ class CallbackExchange:
 
     def _await_head(self) -> None:
         exchange = self.exchange
+        answer: Exchange | None = exchange
+        failure: Exception | None = None
         try:
             if not exchange.took_head(self.stream):
                 return
@@ -83,12 +85,15 @@ class CallbackExchange:
             self.abandoned()
             return
         except (ConnectionError, OSError) as error:
-            exchange.connection.listener = None
             exchange.close()
-            self.answered(None, error)
-            return
+            answer, failure = None, error
         exchange.connection.listener = None
-        self.answered(exchange, None)
+        try:
+            self.answered(answer, failure)
+        except Exception:  # a fault: the connections end, as a failed task's would
+            log.exception("serving a request in callbacks")
+            exchange.close()
+            self.abandoned()
 
     def relay(self) -> None:
         """Relay the answer, which is final and the client's."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from weft_proxy.errors import error_response
@@ -19,6 +20,8 @@ from weft_proxy.protocols.http1 import (
     RequestReader,
     Trailers,
 )
+
+log = logging.getLogger(__name__)
 
 # Between requests: a client must send its next request head within this; a slow-loris
 # client trickling one in gets a 408 and the connection closed.
@@ -105,7 +108,13 @@ class ClientStream(Http1Connection):
                     continue
                 idle.idle_since = None
                 self.in_callbacks = True
-                if not fast(head, self):
+                try:
+                    taken = fast(head, self)
+                except Exception:  # a fault: the connection ends, as a failed task's would
+                    log.exception("serving a request in callbacks")
+                    self.served(False)
+                    break
+                if not taken:
                     self.in_callbacks = False
                     events.appendleft(head)
                     break
