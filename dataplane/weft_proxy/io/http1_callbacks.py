@@ -78,6 +78,7 @@ class CallbackExchange:
         failure: Exception | None = None
         try:
             if not exchange.took_head(self.stream):
+                exchange.connection.resume()
                 return
         except ClientGone:  # a 1xx could not reach it
             exchange.connection.listener = None
@@ -123,6 +124,7 @@ class CallbackExchange:
                 stream.hand_off(self._rest_by_task)
             else:
                 connection.listener = self._pour
+                connection.resume()  # (a TLS read may pass more than pauses it)
             return
         connection.listener = None
         exchange.release(complete)

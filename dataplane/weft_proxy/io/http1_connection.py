@@ -186,6 +186,13 @@ class Http1Connection(asyncio.Protocol):
         waiter = self._waiter = self._loop.create_future()
         await waiter
 
+    def resume(self) -> None:
+        """For a listener that took what was parsed: reading goes on if it was paused
+        (as `arrival` does for a coroutine)."""
+        if self._paused_reading and self._unread <= MAX_UNREAD:
+            self._paused_reading = False
+            self.transport.resume_reading()
+
     def took(self, event: Event) -> None:
         """`event` was taken from `events` (its body bytes no longer count as unread)."""
         if type(event) is Body:
