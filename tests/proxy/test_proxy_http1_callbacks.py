@@ -532,8 +532,8 @@ async def test_a_shutdown_lets_a_request_in_callbacks_finish_then_closes(
     through: Through, app: Callable[[Handler], Awaitable[int]], size: int
 ) -> None:
     """A request in flight in callbacks when the proxies begin to drain gets its whole
-    answer (a small one, or one large enough to fill the client's write buffer), and
-    then its connection closes."""
+    answer (a small one, or one large enough to fill the client's write buffer), which
+    says `Connection: close`, and then its connection closes."""
     arrived, release = asyncio.Event(), asyncio.Event()
     payload = pattern(size)
 
@@ -555,6 +555,7 @@ async def test_a_shutdown_lets_a_request_in_callbacks_finish_then_closes(
     release.set()
     status, headers = await asyncio.wait_for(read_head(reader), GUARD_S)
     assert (status, headers["content-length"]) == (200, str(size))
+    assert headers.get("connection") == "close"  # the head says so (RFC 9112 9.6)
     assert await read_exactly(reader, size) == payload
     assert await asyncio.wait_for(read_to_end(reader), GUARD_S) == b""  # closed after it
     writer.close()

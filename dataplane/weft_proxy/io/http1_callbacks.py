@@ -102,7 +102,7 @@ class CallbackExchange:
         if exchange.upgrade:  # a tunnel is the task's
             self.stream.hand_off(self._relayed_by_task)
             return
-        exchange.relay_head()
+        exchange.relay_head(self.stream.draining)
         self._pour()
 
     def _pour(self) -> None:

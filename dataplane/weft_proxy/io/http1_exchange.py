@@ -315,7 +315,7 @@ class Exchange:
             return True
         if self.request.upgrade:
             stream.switch_refused()
-        self.relay_head()
+        self.relay_head(stream.draining)
         return await self.relay_rest(stream)
 
     async def relay_rest(self, stream: ClientStream) -> bool:
@@ -341,11 +341,14 @@ class Exchange:
             await self.finish(complete)
         return complete
 
-    def relay_head(self) -> None:
+    def relay_head(self, draining: bool) -> None:
         """The response head as the client gets it: a body of known length streams as
         is; a chunked one is re-chunked with its trailers, and one delimited by the
-        upstream's close is chunked for an HTTP/1.1 client."""
+        upstream's close is chunked for an HTTP/1.1 client. `draining`: the client
+        connection ends after this response, and the head says so (RFC 9112 9.6)."""
         head, request = self.head, self.request
+        if draining:
+            self.keep_client = False
         headers = forwarded_headers(head.headers)
         framing = head.framing
         if framing is _CHUNKED or framing is _UNTIL_CLOSE:

@@ -208,6 +208,11 @@ class ClientStream(Http1Connection):
             self.took(self.events.popleft())
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
+    @property
+    def draining(self) -> bool:
+        """The proxy is shutting down: this connection ends after the current request."""
+        return self.idle is not None and self.idle.draining
+
     def took_end(self) -> None:
         """The current request has no body: its end, if parsed, is taken."""
         events = self.events
