@@ -3,14 +3,19 @@ and proxies listening on loopback."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
+from aiohttp import web
 from running import RunningProxy, start_proxy
 
 from weft_api.config import ProxyConfig
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+StreamHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 DEFAULT_SNI = "web.emojivoto.svc.cluster.local"
 
@@ -53,3 +58,69 @@ async def proxies() -> AsyncIterator[Callable[..., Awaitable[RunningProxy]]]:
     yield start
     for running in started:
         running.close()
+
+
+@pytest.fixture
+async def raw_app() -> AsyncIterator[Callable[[StreamHandler], Awaitable[int]]]:
+    """Starts raw asyncio servers on loopback, for apps that misbehave on purpose. Their
+    connections still open when the test ends (pooled by a proxy) are ended then."""
+    servers: list[asyncio.Server] = []
+    handlers: set[asyncio.Task[object]] = set()
+
+    async def start(handler: StreamHandler) -> int:
+        async def tracked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            handlers.add(task)
+            try:
+                await handler(reader, writer)
+            except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+                pass
+            finally:
+                writer.close()
+
+        server = await asyncio.start_server(tracked, "127.0.0.1", 0)
+        servers.append(server)
+        port: int = server.sockets[0].getsockname()[1]
+        return port
+
+    yield start
+    for server in servers:
+        server.close()
+    for task in handlers:
+        task.cancel()
+    await asyncio.gather(*handlers, return_exceptions=True)
+
+
+@pytest.fixture
+async def aiohttp_app() -> AsyncIterator[Callable[[web.Application], Awaitable[int]]]:
+    """Starts aiohttp applications on loopback; returns each one's port."""
+    runners: list[web.AppRunner] = []
+
+    async def start(app: web.Application) -> int:
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        port: int = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return port
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+@pytest.fixture
+def http_backend(
+    aiohttp_app: Callable[[web.Application], Awaitable[int]],
+) -> Callable[[Handler], Awaitable[int]]:
+    """Starts aiohttp apps on loopback answering every method and path with a handler
+    (bodies up to 64 MiB)."""
+
+    async def start(handler: Handler) -> int:
+        application = web.Application(client_max_size=64 * 1024 * 1024)
+        application.router.add_route("*", "/{tail:.*}", handler)
+        return await aiohttp_app(application)
+
+    return start

@@ -15,7 +15,7 @@ import hashlib
 import random
 import socket
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import NoReturn
 
 import pytest
@@ -38,43 +38,6 @@ ERROR_HEADER = PROXY_ERROR_HEADER.decode()
 
 
 # --- peers --------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def http_backend() -> AsyncIterator[Callable[[Handler], Awaitable[int]]]:
-    """Starts aiohttp servers on loopback answering every path with a handler."""
-    runners: list[web.AppRunner] = []
-
-    async def start(handler: Handler) -> int:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", handler)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        runners.append(runner)
-        port: int = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return port
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
-
-
-@pytest.fixture
-async def tcp_backend() -> AsyncIterator[Callable[[StreamHandler], Awaitable[int]]]:
-    """Starts raw asyncio servers on loopback, for backends that misbehave on purpose."""
-    servers: list[asyncio.Server] = []
-
-    async def start(handler: StreamHandler) -> int:
-        server = await asyncio.start_server(handler, "127.0.0.1", 0)
-        servers.append(server)
-        port: int = server.sockets[0].getsockname()[1]
-        return port
-
-    yield start
-    for server in servers:
-        server.close()
 
 
 def request(method: str, path: str, body: bytes = b"") -> bytes:
@@ -239,7 +202,7 @@ async def test_a_fault_serving_a_request_ends_only_its_connection(
 
 
 async def test_a_backend_reset_mid_body_cuts_the_response_and_the_proxy_stays_healthy(
-    proxies: StartProxy, tcp_backend: Callable[[StreamHandler], Awaitable[int]]
+    proxies: StartProxy, raw_app: Callable[[StreamHandler], Awaitable[int]]
 ) -> None:
     client_has_part = asyncio.Event()
     connections = 0
@@ -263,7 +226,7 @@ async def test_a_backend_reset_mid_body_cuts_the_response_and_the_proxy_stays_he
             await writer.drain()
         writer.close()
 
-    port = await tcp_backend(crashing_once)
+    port = await raw_app(crashing_once)
     proxy = await proxies(config(books(backend("books", 1, [port]))))
     reader, writer = await asyncio.open_connection("127.0.0.1", proxy.outbound_port)
     writer.write(request("GET", "/download"))
@@ -280,7 +243,7 @@ async def test_a_backend_reset_mid_body_cuts_the_response_and_the_proxy_stays_he
 
 
 async def test_a_backend_hanging_up_without_an_answer_is_a_502_from_the_proxy(
-    proxies: StartProxy, tcp_backend: Callable[[StreamHandler], Awaitable[int]]
+    proxies: StartProxy, raw_app: Callable[[StreamHandler], Awaitable[int]]
 ) -> None:
     connections = 0
 
@@ -299,7 +262,7 @@ async def test_a_backend_hanging_up_without_an_answer_is_a_502_from_the_proxy(
             await writer.drain()
         writer.close()
 
-    port = await tcp_backend(hangs_up_once)
+    port = await raw_app(hangs_up_once)
     proxy = await proxies(config(books(backend("books", 1, [port]))))
     reader, writer = await asyncio.open_connection("127.0.0.1", proxy.outbound_port)
     writer.write(request("GET", "/"))
@@ -322,7 +285,7 @@ async def test_a_backend_hanging_up_without_an_answer_is_a_502_from_the_proxy(
 
 
 async def test_opaque_tcp_answers_after_the_clients_half_close(
-    proxies: StartProxy, tcp_backend: Callable[[StreamHandler], Awaitable[int]]
+    proxies: StartProxy, raw_app: Callable[[StreamHandler], Awaitable[int]]
 ) -> None:
     async def reverse_after_eof(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         data = await reader.read()  # to the client's EOF
@@ -330,7 +293,7 @@ async def test_opaque_tcp_answers_after_the_clients_half_close(
         await writer.drain()
         writer.close()
 
-    app = await tcp_backend(reverse_after_eof)
+    app = await raw_app(reverse_after_eof)
     proxy = await opaque_proxy(proxies, app)
     payload = random.Random(6).randbytes(1024 * 1024 + 7)  # several reads' worth
     reader, writer = await asyncio.open_connection("127.0.0.1", proxy.inbound_port)
@@ -342,7 +305,7 @@ async def test_opaque_tcp_answers_after_the_clients_half_close(
 
 
 async def test_opaque_tcp_carries_on_after_the_servers_half_close(
-    proxies: StartProxy, tcp_backend: Callable[[StreamHandler], Awaitable[int]]
+    proxies: StartProxy, raw_app: Callable[[StreamHandler], Awaitable[int]]
 ) -> None:
     received: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
 
@@ -352,7 +315,7 @@ async def test_opaque_tcp_carries_on_after_the_servers_half_close(
         received.set_result(await reader.read())
         writer.close()
 
-    app = await tcp_backend(says_it_all_first)
+    app = await raw_app(says_it_all_first)
     proxy = await opaque_proxy(proxies, app)
     reader, writer = await asyncio.open_connection("127.0.0.1", proxy.inbound_port)
     assert await asyncio.wait_for(reader.read(), GUARD_S) == b"all I have to say"
@@ -363,7 +326,7 @@ async def test_opaque_tcp_carries_on_after_the_servers_half_close(
 
 
 async def test_opaque_tcp_to_a_slow_reader_delivers_every_byte(
-    proxies: StartProxy, tcp_backend: Callable[[StreamHandler], Awaitable[int]]
+    proxies: StartProxy, raw_app: Callable[[StreamHandler], Awaitable[int]]
 ) -> None:
     payload = random.Random(7).randbytes(64 * 1024 * 1024)
     drained = 0  # what the client has handed over so far (its writes drained)
@@ -380,7 +343,7 @@ async def test_opaque_tcp_to_a_slow_reader_delivers_every_byte(
         await writer.drain()
         writer.close()
 
-    app = await tcp_backend(slow_hasher)
+    app = await raw_app(slow_hasher)
     proxy = await opaque_proxy(proxies, app)
     reader, writer = await asyncio.open_connection("127.0.0.1", proxy.inbound_port)
     view, step = memoryview(payload), 1024 * 1024
@@ -418,7 +381,7 @@ def short_detection(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_a_silent_inbound_client_goes_on_as_opaque_tcp_after_detection(
     short_detection: None,
     proxies: StartProxy,
-    tcp_backend: Callable[[StreamHandler], Awaitable[int]],
+    raw_app: Callable[[StreamHandler], Awaitable[int]],
 ) -> None:
     """A server-first protocol on a port not marked opaque: the client waits for the
     banner, the proxy waits for the client; detection's timeout breaks the tie."""
@@ -429,7 +392,7 @@ async def test_a_silent_inbound_client_goes_on_as_opaque_tcp_after_detection(
         writer.write(b"echo: " + await reader.read())
         writer.close()
 
-    app = await tcp_backend(banner_first)
+    app = await raw_app(banner_first)
     proxy = await proxies(config(), inbound_fallback_port=app)  # the port detects
     reader, writer = await asyncio.open_connection("127.0.0.1", proxy.inbound_port)
     banner = await asyncio.wait_for(reader.readline(), GUARD_S)

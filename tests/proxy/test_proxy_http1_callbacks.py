@@ -15,7 +15,7 @@ import asyncio
 import dataclasses
 import hashlib
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 from aiohttp import web
@@ -54,59 +54,6 @@ async def through(request: pytest.FixtureRequest, proxies: Start) -> Through:
         return await open_path(request.param, proxies, app_port)
 
     return make
-
-
-@pytest.fixture
-async def app() -> AsyncIterator[Callable[[Handler], Awaitable[int]]]:
-    """Starts aiohttp apps on loopback answering every method and path with a handler."""
-    runners: list[web.AppRunner] = []
-
-    async def start(handler: Handler) -> int:
-        application = web.Application(client_max_size=64 * 1024 * 1024)
-        application.router.add_route("*", "/{tail:.*}", handler)
-        runner = web.AppRunner(application, access_log=None, shutdown_timeout=0.1)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        runners.append(runner)
-        port: int = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return port
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
-
-
-@pytest.fixture
-async def raw_app() -> AsyncIterator[Callable[[StreamHandler], Awaitable[int]]]:
-    """Starts raw asyncio servers on loopback, for apps that misbehave on purpose. Their
-    connections still open when the test ends (pooled by a proxy) are ended then."""
-    servers: list[asyncio.Server] = []
-    handlers: set[asyncio.Task[object]] = set()
-
-    async def start(handler: StreamHandler) -> int:
-        async def tracked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            task = asyncio.current_task()
-            assert task is not None
-            handlers.add(task)
-            try:
-                await handler(reader, writer)
-            except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
-                pass
-            finally:
-                writer.close()
-
-        server = await asyncio.start_server(tracked, "127.0.0.1", 0)
-        servers.append(server)
-        port: int = server.sockets[0].getsockname()[1]
-        return port
-
-    yield start
-    for server in servers:
-        server.close()
-    for task in handlers:
-        task.cancel()
-    await asyncio.gather(*handlers, return_exceptions=True)
 
 
 def digest(data: bytes) -> str:
@@ -150,7 +97,7 @@ def responses_counted(running: RunningProxy) -> float:
 
 
 async def test_keep_alive_requests_of_every_kind_are_answered_in_order_over_one_upstream(
-    through: Through, app: Callable[[Handler], Awaitable[int]]
+    through: Through, http_backend: Callable[[Handler], Awaitable[int]]
 ) -> None:
     """After a warm-up, requests that go in callbacks (body-less, a small body, HEAD)
     and ones the task serves (a large body, a chunked one, one still arriving) follow
@@ -164,7 +111,7 @@ async def test_keep_alive_requests_of_every_kind_are_answered_in_order_over_one_
             head_arrived.set()  # before its body: the client holds it back until now
         return await echo(http)
 
-    path = await through(await app(handler))
+    path = await through(await http_backend(handler))
     reader, writer = await path.open()
     small, large = b"s" * 300, bytes(range(256)) * 400  # 100 KiB
     chunks = [b"first chunk ", b"x" * 20_000, b" last"]
@@ -210,11 +157,11 @@ async def test_keep_alive_requests_of_every_kind_are_answered_in_order_over_one_
 
 
 async def test_pipelined_requests_of_mixed_kinds_are_answered_in_order(
-    through: Through, app: Callable[[Handler], Awaitable[int]]
+    through: Through, http_backend: Callable[[Handler], Awaitable[int]]
 ) -> None:
     """Five requests in one write, after a warm-up: body-less and small-bodied ones go
     in callbacks, the large-bodied one by the task, and each answer comes in order."""
-    path = await through(await app(echo))
+    path = await through(await http_backend(echo))
     reader, writer = await path.open()
     host = path.host
     writer.write(request("GET", "/warm", host=host))
@@ -294,12 +241,12 @@ async def read_exactly(reader: asyncio.StreamReader, size: int) -> bytes:
 
 
 async def test_a_large_response_streams_whole_through_the_callback_path(
-    through: Through, app: Callable[[Handler], Awaitable[int]]
+    through: Through, http_backend: Callable[[Handler], Awaitable[int]]
 ) -> None:
     """A response far larger than any buffer, relayed as it arrives, to a client that
     reads as fast as it can; then the connection carries the next request."""
     size = 4 * 1024 * 1024
-    path = await through(await app(streaming_app(size, [0])))
+    path = await through(await http_backend(streaming_app(size, [0])))
     reader, writer = await slow_reader(path)
     writer.write(request("GET", "/warm", host=path.host))
     assert (await answer(reader))[::2] == (200, echoed("GET", "/warm"))
@@ -313,14 +260,14 @@ async def test_a_large_response_streams_whole_through_the_callback_path(
 
 
 async def test_a_large_response_to_a_client_that_stops_reading_arrives_whole(
-    through: Through, app: Callable[[Handler], Awaitable[int]]
+    through: Through, http_backend: Callable[[Handler], Awaitable[int]]
 ) -> None:
     """The client's write buffer fills mid-relay (the request goes on in the task): the
     app is held back meanwhile (the proxy does not read the whole response into its
     memory), every byte then arrives in order, and the connection carries the next
     request."""
     written = [0]
-    path = await through(await app(streaming_app(BIG, written)))
+    path = await through(await http_backend(streaming_app(BIG, written)))
     reader, writer = await slow_reader(path)
     writer.write(request("GET", "/warm", host=path.host))
     assert (await answer(reader))[::2] == (200, echoed("GET", "/warm"))
@@ -342,7 +289,7 @@ async def test_a_large_response_to_a_client_that_stops_reading_arrives_whole(
 
 @pytest.mark.parametrize("late", ["head", "body"])
 async def test_a_late_answer_to_a_client_gone_never_reaches_the_next_client(
-    through: Through, app: Callable[[Handler], Awaitable[int]], late: str
+    through: Through, http_backend: Callable[[Handler], Awaitable[int]], late: str
 ) -> None:
     """A client disconnects while its request, in callbacks, waits for a slow answer
     (its head, or the rest of its body). The next client's request gets its own
@@ -368,7 +315,7 @@ async def test_a_late_answer_to_a_client_gone_never_reaches_the_next_client(
         await response.write_eof()
         return response
 
-    path = await through(await app(handler))
+    path = await through(await http_backend(handler))
     reader, writer = await path.open()
     writer.write(request("GET", "/warm", host=path.host))
     assert (await answer(reader))[::2] == (200, echoed("GET", "/warm"))
@@ -498,7 +445,7 @@ async def test_a_failed_answer_in_callbacks_is_retried_on_the_other_endpoint(
 
 @pytest.mark.parametrize("through", ["outbound", "meshed"], indirect=True)
 async def test_a_request_with_a_deadline_times_out_and_the_connection_goes_on(
-    through: Through, app: Callable[[Handler], Awaitable[int]]
+    through: Through, http_backend: Callable[[Handler], Awaitable[int]]
 ) -> None:
     """After a warm-up (a pooled connection: the next request could go in callbacks),
     a request with `weft-timeout` to a slow app gets the proxy's 504; the connection
@@ -510,7 +457,7 @@ async def test_a_request_with_a_deadline_times_out_and_the_connection_goes_on(
             return web.Response(text="late answer")
         return await echo(http)
 
-    path = await through(await app(handler))
+    path = await through(await http_backend(handler))
     reader, writer = await path.open()
     writer.write(request("GET", "/warm", host=path.host))
     assert (await answer(reader))[::2] == (200, echoed("GET", "/warm"))
@@ -529,7 +476,7 @@ async def test_a_request_with_a_deadline_times_out_and_the_connection_goes_on(
 
 @pytest.mark.parametrize("size", [11, 1024 * 1024])
 async def test_a_shutdown_lets_a_request_in_callbacks_finish_then_closes(
-    through: Through, app: Callable[[Handler], Awaitable[int]], size: int
+    through: Through, http_backend: Callable[[Handler], Awaitable[int]], size: int
 ) -> None:
     """A request in flight in callbacks when the proxies begin to drain gets its whole
     answer (a small one, or one large enough to fill the client's write buffer), which
@@ -544,7 +491,7 @@ async def test_a_shutdown_lets_a_request_in_callbacks_finish_then_closes(
         await release.wait()
         return web.Response(body=payload)
 
-    path = await through(await app(handler))
+    path = await through(await http_backend(handler))
     reader, writer = await path.open()
     writer.write(request("GET", "/warm", host=path.host))
     assert (await answer(reader))[::2] == (200, echoed("GET", "/warm"))

@@ -13,7 +13,7 @@ import logging
 import random
 import socket
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -51,56 +51,6 @@ async def through(request: pytest.FixtureRequest, proxies: Start) -> Through:
         return await open_path(request.param, proxies, app_port)
 
     return make
-
-
-@pytest.fixture
-async def raw_app() -> AsyncIterator[Callable[[StreamHandler], Awaitable[int]]]:
-    """Starts raw asyncio servers on loopback, for apps that misbehave on purpose. Their
-    connections still open when the test ends (pooled by a proxy) are ended then."""
-    servers: list[asyncio.Server] = []
-    handlers: set[asyncio.Task[object]] = set()
-
-    async def start(handler: StreamHandler) -> int:
-        async def tracked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            task = asyncio.current_task()
-            assert task is not None
-            handlers.add(task)
-            try:
-                await handler(reader, writer)
-            except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
-                pass
-            finally:
-                writer.close()
-
-        server = await asyncio.start_server(tracked, "127.0.0.1", 0)
-        servers.append(server)
-        port: int = server.sockets[0].getsockname()[1]
-        return port
-
-    yield start
-    for server in servers:
-        server.close()
-    for task in handlers:
-        task.cancel()
-    await asyncio.gather(*handlers, return_exceptions=True)
-
-
-@pytest.fixture
-async def aiohttp_app() -> AsyncIterator[Callable[[web.Application], Awaitable[int]]]:
-    runners: list[web.AppRunner] = []
-
-    async def start(app: web.Application) -> int:
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        runners.append(runner)
-        port: int = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return port
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
 
 
 # --- 1. WebSocket / Upgrade ------------------------------------------------------------------
