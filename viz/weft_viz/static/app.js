@@ -7,6 +7,7 @@ const select = document.getElementById("namespace");
 const status = document.getElementById("status");
 let timer = null;
 let tapSource = null;
+let tapRetry = null;
 
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
 const pct = (v) => (v === null || v === undefined ? "-" : (v * 100).toFixed(2) + "%");
@@ -116,6 +117,7 @@ function tapPage(ns, config) {
   const form = document.getElementById("tap-form");
   const body = main.querySelector("tbody");
   const start = () => {
+    clearTimeout(tapRetry);
     if (tapSource) tapSource.close();
     const query = new URLSearchParams({namespace: ns});
     for (const [k, v] of new FormData(form)) if (v) query.set(k, v);
@@ -130,7 +132,12 @@ function tapPage(ns, config) {
       while (body.rows.length > 200) body.deleteRow(-1);
       status.textContent = "tap: streaming";
     };
-    tapSource.onerror = () => { status.textContent = "tap: reconnecting"; };
+    tapSource.onerror = () => {
+      status.textContent = "tap: reconnecting";
+      // EventSource retries a stream that ended, but gives up for good on an error answer
+      // (every tap slot taken, the pods not readable for a moment): start it again.
+      if (tapSource.readyState === EventSource.CLOSED) tapRetry = setTimeout(start, 3000);
+    };
   };
   form.addEventListener("submit", (event) => { event.preventDefault(); body.innerHTML = ""; start(); });
   start();
@@ -140,6 +147,7 @@ let config = null;
 
 async function show() {
   clearTimeout(timer);
+  clearTimeout(tapRetry);
   if (tapSource) { tapSource.close(); tapSource = null; }
   const {page, namespace} = route();
   const ns = namespace || select.value || "default";
