@@ -37,17 +37,13 @@ class InboundHttp1:
         self, head: RequestHead, stream: ClientStream, *, client: Client, port: int
     ) -> bool:
         """Serve one request; True if the client connection may carry another."""
-        authority = (head.header(b"host") or b"").decode("latin-1")
-        request = functools.partial(MatchableRequest.from_http1, head)
-        target = self.admission.admit_http(port, client, request, authority)
-        if target is None:
+        admitted = self._admitted(head, client, port)
+        if admitted is None:
             if head.upgrade:
                 stream.switch_refused()  # no switch: HTTP/1 goes on after the request
             stream.write(_unauthorized(port))
             await stream.drain()
             return head.keep_alive
-        self.metrics.request(target)
-        admitted = _Admitted(head, client, port, authority, target, self.clock())
         return await self._forwarded(admitted, stream, client_body(head, stream))
 
     def serve(self, client: Client, port: int, head: RequestHead, stream: ClientStream) -> bool:
@@ -59,14 +55,10 @@ class InboundHttp1:
         whole = whole_body(head, stream)
         if whole is None:
             return False
-        authority = (head.header(b"host") or b"").decode("latin-1")
-        request = functools.partial(MatchableRequest.from_http1, head)
-        target = self.admission.admit_http(port, client, request, authority)
-        if target is None:
+        admitted = self._admitted(head, client, port)
+        if admitted is None:
             stream.refuse(_unauthorized(port), head.keep_alive)
             return True
-        self.metrics.request(target)
-        admitted = _Admitted(head, client, port, authority, target, self.clock())
         pool = self.pool(port)
         connection = pool.idle()
         if connection is None:  # one to open: the task's
@@ -74,6 +66,16 @@ class InboundHttp1:
             return True
         _InCallbacks(stream, Exchange.sent(pool, connection, head, whole), self, admitted)
         return True
+
+    def _admitted(self, head: RequestHead, client: Client, port: int) -> _Admitted | None:
+        """The request, if the admission lets it through (then counted); None if not."""
+        authority = (head.header(b"host") or b"").decode("latin-1")
+        request = functools.partial(MatchableRequest.from_http1, head)
+        target = self.admission.admit_http(port, client, request, authority)
+        if target is None:
+            return None
+        self.metrics.request(target)
+        return _Admitted(head, client, port, authority, target, self.clock())
 
     async def _forwarded(
         self, admitted: _Admitted, stream: ClientStream, body: RequestBody
