@@ -530,14 +530,21 @@ async def test_an_unknown_image_is_err_image_pull(api: ApiClient, namespace: str
 
 
 async def test_deleting_a_pod_honours_its_grace_then_removes_processes_and_namespace(
-    cluster: ClusterInfo, api: ApiClient, namespace: str
+    cluster: ClusterInfo, api: ApiClient, namespace: str, tmp_path: Path
 ) -> None:
+    ignoring = tmp_path / "ignoring-sigterm"  # made once the process ignores SIGTERM
     stubborn = python(
         "stubborn",
-        "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(600)",
+        "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        f"open({str(ignoring)!r}, 'w').close()\ntime.sleep(600)",
     )
     await create(api, namespace, pod("stubborn", stubborn))
     found = await until_ready(api, namespace, "stubborn")
+
+    async def ignores_sigterm() -> bool:  # (a loaded machine may start Python slowly)
+        return ignoring.exists()
+
+    await eventually(ignores_sigterm, "the process to ignore SIGTERM", within=60)
     netns = netns_of(cluster, found)
     pids = processes_of(netns)
     assert pids
