@@ -4,8 +4,8 @@ bytes arrive. No task wakes and no coroutine is made: per request, that is the
 cost of two task wake-ups and a chain of coroutines (docs/benchmarks.md).
 
 The steps are the ones the coroutine path takes: `Exchange.took_head`, then
-`relay_head` and `pour`, then `release`. Some things callbacks cannot do: wait for a
-client's full write buffer to drain, or relay a protocol switch. Then the request is
+`relay_head` and `pour`, then `release`. Some things callbacks cannot do, such as wait
+for a client's full write buffer to drain. Then the request is
 handed to the client connection's serving task mid-way (`ClientStream.hand_off`), and
 the task goes on with the same steps (`Exchange.relay_rest`).
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 
-from weft_proxy.io.http1_exchange import Exchange, relay_counted
+from weft_proxy.io.http1_exchange import Exchange
 from weft_proxy.io.http1_server import ClientGone, ClientStream
 from weft_proxy.protocols.http1 import Framing, RequestHead
 
@@ -99,9 +99,7 @@ class CallbackExchange:
     def relay(self) -> None:
         """Relay the answer, which is final and the client's."""
         exchange = self.exchange
-        if exchange.upgrade:  # a tunnel is the task's
-            self.stream.hand_off(self._relayed_by_task)
-            return
+        # (Never a tunnel: a request asking for a switch, or CONNECT, is not taken.)
         exchange.relay_head(self.stream.draining)
         self._pour()
 
@@ -142,7 +140,3 @@ class CallbackExchange:
         finally:
             self.settle(outcome)
         return outcome and self.exchange.keep_client and self.head.keep_alive
-
-    async def _relayed_by_task(self) -> bool:
-        keep_alive = await relay_counted(self.exchange, self.stream, self.settle)
-        return keep_alive and self.head.keep_alive

@@ -98,9 +98,9 @@ class ClientStream(Http1Connection):
             return
         self._in_serve = True
         try:
-            while events and not (self.in_callbacks or self.ended or idle.draining):
-                if self.handoff is not None:
-                    break
+            while events and not (
+                self.in_callbacks or self.ended or idle.draining or self.handoff is not None
+            ):
                 head = events.popleft()
                 if type(head) is not RequestHead:  # a request's end, or a body not read
                     if type(head) is Body:
@@ -134,7 +134,7 @@ class ClientStream(Http1Connection):
             self.close()
         if self._in_serve:
             return  # (it goes on with what is parsed)
-        if self.events or self.eof or self.ended or self.failed is not None or self._paused_reading:
+        if self._for_the_task():
             self._wake()
 
     def hand_off(self, rest: Callable[[], Awaitable[bool]]) -> None:

@@ -351,12 +351,6 @@ class Resumed:
     tried: Tried | None  # None: no attempt made yet
 
 
-def first_key(plan: Plan) -> EndpointKey | None:
-    """The first attempt's endpoint; None when every endpoint of the backend is ejected
-    (`_attempts` then looks past them)."""
-    return plan.group.pick()
-
-
 def dispatch(
     plan: Plan, key: EndpointKey, tried: Tried | None, metrics: ProxyMetrics, clock: Clock
 ) -> Dispatched:
@@ -446,7 +440,7 @@ async def _attempts(
         key, tried = resumed.key, resumed.tried
     else:
         tried = None
-        picked = first_key(plan)
+        picked = plan.group.pick()
         if picked is None:
             tried = Tried(plan)
             picked = _past_ejected(plan, tried, retryable_bytes, metrics, clock)

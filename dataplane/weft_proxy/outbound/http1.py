@@ -82,7 +82,7 @@ class OutboundHttp1:
             return True
         body = RequestBody(whole, retryable=False)  # (whole: a retry sends it again)
         # A deadline's timer, an ejected backend: the task's.
-        key = attempts.first_key(plan) if plan.deadline is None else None
+        key = plan.group.pick() if plan.deadline is None else None
         if key is None:
             stream.hand_off(functools.partial(self._go_on, plan, head, stream, body, None))
             return True
