@@ -14,8 +14,13 @@
 
 # --- build: the weft wheel and the wheels of its dependencies ---------------------------
 FROM python:3.11-slim AS build
+# A C compiler for mypyc's output: setup.py compiles the proxy's request path into the
+# wheel (docs/architecture.md, "Compiled modules"); the runtime needs no compiler.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY api api
 COPY resources resources
 COPY operator operator

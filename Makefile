@@ -5,15 +5,18 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+COMPILED := dataplane/weft_proxy/compiled.sha256
+COMPILED_SOURCES := $(addprefix dataplane/,$(shell grep -v '^\#' dataplane/compiled.txt))
 
-.PHONY: demo test lint typecheck unit binaries test-tools venv host-tools bench clean
+.PHONY: demo test lint typecheck unit binaries test-tools venv compile host-tools bench clean
 
-venv: host-tools $(STAMP)
+venv: host-tools $(STAMP) $(COMPILED)
 
 # Debian packages the tests drive for real (we are root): iptables for proxy-init in the
 # network namespaces tests create; Prometheus to run Flagger's queries over proxy metrics
 # (and as `weft viz install`'s Prometheus on the local cluster); Chromium and its driver
-# for the dashboard's browser tests.
+# for the dashboard's browser tests. A C compiler and Python's headers: mypyc's output
+# (`compile`).
 APT_INSTALL := apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 host-tools:
 	command -v iptables-restore >/dev/null || ($(APT_INSTALL) iptables)
@@ -21,12 +24,23 @@ host-tools:
 	command -v setpriv >/dev/null || ($(APT_INSTALL) util-linux)
 	command -v prometheus >/dev/null || ($(APT_INSTALL) prometheus)
 	command -v chromedriver >/dev/null || ($(APT_INSTALL) chromium chromium-driver)
+	command -v cc >/dev/null || ($(APT_INSTALL) gcc)
+	$(PYTHON) -c 'import sysconfig, pathlib, sys; sys.exit(not pathlib.Path(sysconfig.get_paths()["include"], "Python.h").exists())' \
+		|| ($(APT_INSTALL) python3-dev)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# The proxy's request path, compiled with mypyc beside its sources (setup.py; the list is
+# dataplane/compiled.txt): the install above compiles it, and it is compiled again here
+# when one of its sources changes, so that the tests and the local cluster run what ships.
+compile: $(COMPILED)
+$(COMPILED): dataplane/compiled.txt dataplane/mypyc.ini $(COMPILED_SOURCES) | $(STAMP)
+	$(BIN)/python setup.py --quiet build_ext --inplace
+	test -f $(COMPILED) || (echo "the proxy was not compiled: see the warning above" >&2; exit 1)
 
 # Builds etcd and Kubernetes from Go modules the first time (cached outside the clone).
 binaries: venv
@@ -61,4 +75,5 @@ bench: binaries
 
 clean:
 	-$(BIN)/weft cluster down
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build
+	find dataplane -name "*.so" -delete; rm -f $(COMPILED)

@@ -35,6 +35,7 @@ from weft_api.mesh import (
     TAP_CLIENT_SERVICE_ACCOUNT,
     ProxyEnv,
 )
+from weft_proxy.compiled import running_compiled
 from weft_proxy.config_client.assembler import ProxySnapshot
 from weft_proxy.config_client.client import ConfigClient
 from weft_proxy.identity.certifier import Certifier
@@ -205,7 +206,12 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, proxy.shutdown)
     freeze_startup_objects()
-    log.info("proxy %s/%s listening", settings.identity.namespace, settings.identity.pod)
+    log.info(
+        "proxy %s/%s listening (request path %s)",
+        settings.identity.namespace,
+        settings.identity.pod,
+        "compiled" if running_compiled() else "interpreted",
+    )
     await proxy.stopping.wait()
     log.info("draining for up to %.0fs", DRAIN_S)
     for listener in listeners:

@@ -283,6 +283,7 @@ def test_uninstall_keeps_the_crds_unless_asked() -> None:
 # What the wheel is built from (pyproject.toml's packages and package data).
 SOURCES = (
     "pyproject.toml",
+    "setup.py",
     "README.md",
     "api",
     "operator",
@@ -293,10 +294,13 @@ SOURCES = (
     "viz",
     "crds",
 )
-LITTER = shutil.ignore_patterns("__pycache__", ".mypy_cache", "*.egg-info")
+# What a clean checkout has not: the in-place build's output is the wheel's to make.
+LITTER = shutil.ignore_patterns(
+    "__pycache__", ".mypy_cache", "*.egg-info", "*.so", "compiled.sha256", "build"
+)
 
 
-def test_the_wheel_carries_the_templates_and_the_crds(tmp_path: Path) -> None:
+def test_the_wheel_carries_the_templates_the_crds_and_the_compiled_proxy(tmp_path: Path) -> None:
     source = tmp_path / "source"  # a copy: setuptools builds in place, leaving build/
     for name in SOURCES:
         origin, copy = REPOSITORY / name, source / name
@@ -320,6 +324,10 @@ def test_the_wheel_carries_the_templates_and_the_crds(tmp_path: Path) -> None:
     shipped = {"scrape/prometheus.yml", "scrape/podmonitor.yaml", "static/app.js"}
     shipped |= {f"grafana/{p.name}" for p in (viz / "grafana").glob("*.json")}
     assert {f"weft_viz/{name}" for name in shipped} <= names
+    # The proxy's request path, compiled, with the digests of the sources it came from.
+    assert "weft_proxy/compiled.sha256" in names
+    assert any(n.startswith("weft_proxy/native__mypyc.") and n.endswith(".so") for n in names)
+    assert any(n.startswith("weft_proxy/io/http1_server.") and n.endswith(".so") for n in names)
 
 
 def issuer_secret(

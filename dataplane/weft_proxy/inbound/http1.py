@@ -8,9 +8,10 @@ import functools
 from weft_proxy.errors import error_response
 from weft_proxy.inbound.admission import APP_HOST, Admission
 from weft_proxy.io.http1_callbacks import CallbackExchange, whole_body
-from weft_proxy.io.http1_client import Http1Pool, MalformedResponse
+from weft_proxy.io.http1_client import Http1Pool
+from weft_proxy.io.http1_errors import ClientGone, MalformedResponse
 from weft_proxy.io.http1_exchange import Exchange, RequestBody, client_body, relay_counted
-from weft_proxy.io.http1_server import ClientGone, ClientStream
+from weft_proxy.io.http1_server import ClientStream
 from weft_proxy.metrics import ProxyMetrics, Target
 from weft_proxy.policies.authorize import Client
 from weft_proxy.policies.classify import Classification, classify_response

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging
 
+from weft_proxy.io.http1_errors import ClientGone
 from weft_proxy.io.http1_exchange import Exchange
-from weft_proxy.io.http1_server import ClientGone, ClientStream
+from weft_proxy.io.http1_server import ClientStream
 from weft_proxy.protocols.http1 import Framing, RequestHead
 
 log = logging.getLogger(__name__)

@@ -9,17 +9,10 @@ import logging
 
 from weft_proxy.io.connect import CONNECT_TIMEOUT_S, Opener, plain
 from weft_proxy.io.http1_connection import Http1Connection
+from weft_proxy.io.http1_errors import MalformedResponse, UpstreamClosed
 from weft_proxy.protocols.http1 import Body, Event, ResponseReader, tunnel_bytes
 
 log = logging.getLogger(__name__)
-
-
-class UpstreamClosed(ConnectionError):
-    """The upstream closed the connection (a FIN: what ends a close-delimited body)."""
-
-
-class MalformedResponse(ConnectionError):
-    """The upstream broke HTTP/1: its connection is spent, and the client gets a 502."""
 
 
 class UpstreamConnection(Http1Connection):

@@ -24,9 +24,10 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
-from weft_proxy.io.http1_client import Http1Pool, UpstreamClosed, UpstreamConnection
+from weft_proxy.io.http1_client import Http1Pool, UpstreamConnection
 from weft_proxy.io.http1_connection import Http1Connection, tunnel
-from weft_proxy.io.http1_server import ClientGone, ClientStream
+from weft_proxy.io.http1_errors import ClientGone, UpstreamClosed
+from weft_proxy.io.http1_server import ClientStream
 from weft_proxy.protocols.http1 import (
     Body,
     EndOfMessage,

@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from weft_proxy.errors import error_response
+from weft_proxy.io.http1_body import request_body
 from weft_proxy.io.http1_connection import Http1Connection
 from weft_proxy.protocols.http1 import (
     Body,
@@ -18,7 +19,6 @@ from weft_proxy.protocols.http1 import (
     ProtocolError,
     RequestHead,
     RequestReader,
-    Trailers,
 )
 
 log = logging.getLogger(__name__)
@@ -26,10 +26,6 @@ log = logging.getLogger(__name__)
 # Between requests: a client must send its next request head within this; a slow-loris
 # client trickling one in gets a 408 and the connection closed.
 IDLE_TIMEOUT_S = 90.0
-
-
-class ClientGone(ConnectionError):
-    """The client went away in the middle of its request: no fault of an upstream's."""
 
 
 class ClientStream(Http1Connection):
@@ -177,19 +173,9 @@ class ClientStream(Http1Connection):
             self.took(event)
         return event
 
-    async def body(self) -> AsyncIterator[bytes]:
+    def body(self) -> AsyncIterator[bytes]:
         """The current request's body, up to its end; its trailers then in `trailers`."""
-        self.trailers = None
-        while True:
-            event = await self.next_event()
-            if event is None:
-                raise ClientGone("client closed mid-body")
-            if isinstance(event, EndOfMessage):
-                return
-            if isinstance(event, Body):
-                yield event.data
-            elif isinstance(event, Trailers):
-                self.trailers = event.headers
+        return request_body(self)
 
     def buffered_body(self) -> bytes | None:
         """The current request's whole body if all of it has arrived already (and has no

@@ -202,18 +202,38 @@ _COMPLETE, _CANCELLED = Ending.COMPLETE, Ending.CANCELLED
 _FAILURE = Classification.FAILURE
 
 
-@dataclass(slots=True)
 class Attempt(Generic[AnswerT]):
     """The attempt whose answer goes back to the client; `settle` it once its response is
     over, for failure accrual and metrics."""
 
-    plan: Plan
-    key: EndpointKey
-    target: Target
-    answer: AnswerT
-    latency_ms: float  # to the response head, as Linkerd's response_latency_ms measures
-    request_latency_ms: float  # the same, from the request's start (its retries included)
-    classification: Classification
+    # Not a dataclass: mypyc cannot compile a generic one (mypyc/mypyc#827).
+    __slots__ = (
+        "answer",
+        "classification",
+        "key",
+        "latency_ms",
+        "plan",
+        "request_latency_ms",
+        "target",
+    )
+
+    def __init__(
+        self,
+        plan: Plan,
+        key: EndpointKey,
+        target: Target,
+        answer: AnswerT,
+        latency_ms: float,  # to the response head, as Linkerd's response_latency_ms measures
+        request_latency_ms: float,  # the same, from the request's start (retries included)
+        classification: Classification,
+    ) -> None:
+        self.plan = plan
+        self.key = key
+        self.target = target
+        self.answer = answer
+        self.latency_ms = latency_ms
+        self.request_latency_ms = request_latency_ms
+        self.classification = classification
 
     def settle(
         self,

@@ -9,8 +9,9 @@ from weft_api.config import OutboundService
 from weft_proxy.errors import ProxyError, error_response
 from weft_proxy.io.http1_callbacks import CallbackExchange, whole_body
 from weft_proxy.io.http1_client import Http1Pool
+from weft_proxy.io.http1_errors import ClientGone
 from weft_proxy.io.http1_exchange import Exchange, client_body, relay_counted
-from weft_proxy.io.http1_server import ClientGone, ClientStream
+from weft_proxy.io.http1_server import ClientStream
 from weft_proxy.metrics import ProxyMetrics, Target
 from weft_proxy.outbound import attempts
 from weft_proxy.outbound.request_body import RequestBody

@@ -280,15 +280,16 @@ class _Reader:
         HTTP/1 still, for a new parser (`_parser`) to read."""
         raise NotImplementedError
 
-    def _feed(self, data: bytes) -> list[Event]:
+    def feed(self, data: bytes) -> list[Event]:
         mode = self._mode
         if mode is _TUNNELLED:  # past a protocol switch the bytes belong to the tunnel
             return [Body(data)] if data else []
         if mode is _PENDING:
             self._held += data
             return []
-        if self.failed is not None:
-            raise self.failed
+        failed = self.failed  # (a local: mypy would take the attribute as None below)
+        if failed is not None:
+            raise failed
         size = len(data)
         if self._in_message and self._partial is None:
             self._since_body += size  # (on_body sets it back)
@@ -350,8 +351,6 @@ class RequestReader(_Reader):
     def __init__(self) -> None:
         super().__init__()
         self._parser = httptools.HttpRequestParser(self)
-
-    feed = _Reader._feed  # (itself: a request needs nothing more)
 
     def _head(self, partial: _Partial) -> RequestHead:
         parser = self._parser
@@ -460,7 +459,7 @@ class ResponseReader(_Reader):
 
     def feed(self, data: bytes) -> list[Event]:
         if not (self._head_request or self._connect) or self._mode is not _HTTP:
-            return self._feed(data)
+            return _Reader.feed(self, data)
         # The head is cut out of the input and parsed alone; what follows is decided by
         # the status: after an interim one, the next head; after HEAD's answer, the next
         # response (on a parser restarted); after 2xx to CONNECT, the tunnel.
@@ -473,7 +472,7 @@ class ResponseReader(_Reader):
             return []
         self._held = b""
         head, rest = buffer[: end + 4], buffer[end + 4 :]
-        events = self._feed(head)
+        events = _Reader.feed(self, head)
         response = next((e for e in events if isinstance(e, ResponseHead)), None)
         if response is None or self.failed is not None:
             return events
@@ -484,7 +483,7 @@ class ResponseReader(_Reader):
             if response.framing is Framing.TUNNEL:
                 self._mode = _Mode.TUNNEL
                 return [*events, Upgraded(rest)]
-            return [*events, *self._feed(rest)] if rest else events
+            return [*events, *_Reader.feed(self, rest)] if rest else events
         self._head_request = False
         self._parser = httptools.HttpResponseParser(self)
         self._partial = _Partial()
