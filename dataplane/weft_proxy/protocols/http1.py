@@ -30,12 +30,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeAlias
 
 import httptools
 
 Headers = list[tuple[bytes, bytes]]
-_Parser = httptools.HttpRequestParser | httptools.HttpResponseParser
+_Parser: TypeAlias = httptools.HttpRequestParser | httptools.HttpResponseParser
 
 MAX_HEAD_BYTES: Final = 64 * 1024  # request line (or status line) plus headers; trailers too
 MAX_TARGET_BYTES: Final = 8 * 1024
