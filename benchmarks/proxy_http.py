@@ -57,9 +57,14 @@ def free_port() -> int:
         return port
 
 
-def wait_listening(port: int, within: float = 10.0) -> None:
+def wait_listening(
+    port: int, within: float = 10.0, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Until something listens on `port`; at once if `process`, which should, has exited."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise SystemExit(f"{process.args} exited ({process.returncode}) before listening")
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return
@@ -285,7 +290,7 @@ def running(
                 cmd = ["nginx", "-c", str(nginx_conf(folder, port, backend)), "-g", "daemon off;"]
             process = start(cmd)
             processes.append(process)
-            wait_listening(port, within if name == "weft" else 10.0)
+            wait_listening(port, within if name == "weft" else 10.0, process)
             # nginx proxies in its worker (the master's child); the others in themselves.
             pids = (children(process.pid) or [process.pid]) if name == "nginx" else [process.pid]
             targets.append(Target(name, port, pids))
