@@ -44,14 +44,16 @@ class BuildCompiled(build_ext):
     proxy interpreted, with a warning, when the C compiler fails."""
 
     def run(self) -> None:
+        if not self.extensions:
+            return super().run()
+        written = Path(self.get_ext_fullpath(GROUP + "__mypyc")).with_name(MANIFEST)
+        written.unlink(missing_ok=True)  # an earlier build's: it would vouch for this one
         try:
             super().run()
         except Exception as error:  # no compiler, no headers: the sources still run
             self.warn(f"the proxy's request path is not compiled ({error}); it runs slower")
             return
-        if self.extensions:
-            library = Path(self.get_ext_fullpath(GROUP + "__mypyc"))
-            library.with_name(MANIFEST).write_text(manifest(compiled_sources()))
+        written.write_text(manifest(compiled_sources()))
 
 
 def extensions() -> list[object]:
