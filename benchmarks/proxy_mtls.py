@@ -2,7 +2,10 @@
 each its own process, between a load generator and an app (nginx answering a small
 200), with the endpoint meshed (mTLS, HTTP/1 kept as it is) or not (plain HTTP/1),
 against the app called directly, in the same run. (HTTP/1 is never upgraded
-to HTTP/2 between proxies: docs/mtls.md.)
+to HTTP/2 between proxies: docs/mtls.md.) The baseline of the same run: a pair of
+HAProxy 2.6 processes, plain and with mTLS between them (the same mesh certificates,
+client certificates required, the server's identity checked), so that figures taken
+on a faster or slower day compare as ratios.
 
 Per path: the CPU per request of both proxies together at a fixed 1000 rps (hey; /proc
 CPU time of the two processes), and latency under an open-loop constant rate (vegeta,
@@ -21,6 +24,7 @@ import datetime
 import logging
 import multiprocessing
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +38,7 @@ import uvloop
 from cryptography.hazmat.primitives import serialization
 from proxy_http import (
     Latency,
+    children,
     cpu_seconds,
     ensure_tools,
     free_port,
@@ -144,6 +149,71 @@ def proxy_pair(app_port: int, pair: Pair) -> Iterator[tuple[int, list[int]]]:
             process.join(timeout=10)
 
 
+def haproxy_pair_confs(
+    folder: Path, app: int, inbound: int, outbound: int, tls: bool
+) -> list[Path]:
+    """The same pair made of HAProxy 2.6, the baseline: the server side terminates mTLS
+    (client certificate required, from the mesh's anchor) in front of the app, the
+    client side originates it with its own leaf and checks the server's identity."""
+    server_tls = client_tls = ""
+    if tls:
+        for account in ("server", "client"):
+            key = new_key()
+            identity, spiffe = identity_name(account, "default"), spiffe_id(account, "default")
+            csr = certificate_request(key, identity, spiffe)
+            leaf = issue_leaf(ISSUER, csr, identity, spiffe, NOW)
+            pem = serialization.Encoding.PEM
+            chain = leaf.public_bytes(pem) + ISSUER.cert.public_bytes(pem)
+            (folder / f"{account}.pem").write_bytes(chain + KeyPair(leaf, key).key_pem())
+        (folder / "anchor.pem").write_bytes(ANCHOR.cert.public_bytes(serialization.Encoding.PEM))
+        trust = f"ca-file {folder / 'anchor.pem'} verify required"
+        server_tls = f"ssl crt {folder / 'server.pem'} {trust} alpn http/1.1"
+        name = identity_name("server", "default")
+        client_tls = f"ssl crt {folder / 'client.pem'} {trust} verifyhost {name} alpn http/1.1"
+    confs = []
+    for role, port, upstream, bind_tls, server_tls_ in (
+        ("server", inbound, app, server_tls, ""),
+        ("client", outbound, inbound, "", client_tls),
+    ):
+        conf = folder / f"haproxy-{role}.cfg"
+        conf.write_text(
+            f"""
+global
+  nbthread 1
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  option http-keep-alive
+frontend bench
+  bind 127.0.0.1:{port} {bind_tls}
+  default_backend app
+backend app
+  http-reuse always
+  server app 127.0.0.1:{upstream} {server_tls_}
+"""
+        )
+        confs.append(conf)
+    return confs
+
+
+@contextmanager
+def haproxy_pair(folder: Path, app_port: int, tls: bool) -> Iterator[tuple[int, list[int]]]:
+    inbound, outbound = free_port(), free_port()
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        for conf in haproxy_pair_confs(folder, app_port, inbound, outbound, tls):
+            processes.append(start(["haproxy", "-db", "-f", str(conf)]))
+        wait_listening(inbound, process=processes[0])
+        wait_listening(outbound, process=processes[1])
+        yield outbound, [(children(p.pid) or [p.pid])[0] for p in processes]
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=10)
+
+
 @dataclass
 class Result:
     cpu_us_per_req: float
@@ -184,6 +254,10 @@ def report(results: dict[str, Result], rates: list[int]) -> str:
     for name in ("two proxies, mTLS",):
         cpu = results[name].cpu_us_per_req / plain.cpu_us_per_req
         lines.append(f"{name} over plain HTTP/1: CPU {cpu:.2f}x")
+    for ours, theirs in (("plain HTTP/1", "plain HTTP/1"), ("mTLS", "mTLS")):
+        cpu = results[f"two proxies, {ours}"].cpu_us_per_req
+        cpu /= results[f"HAProxy pair, {theirs}"].cpu_us_per_req
+        lines.append(f"Weft pair over HAProxy pair, {ours}: CPU {cpu:.2f}x")
     return "\n".join(lines)
 
 
@@ -210,6 +284,9 @@ def main() -> None:
             for name, pair in PATHS.items():
                 with proxy_pair(app_port, pair) as (port, pids):
                     time.sleep(0.5)
+                    results[name] = measure(port, pids, rates, seconds)
+            for name, tls in (("HAProxy pair, plain HTTP/1", False), ("HAProxy pair, mTLS", True)):
+                with haproxy_pair(Path(tmp), app_port, tls) as (port, pids):
                     results[name] = measure(port, pids, rates, seconds)
         finally:
             app.terminate()
