@@ -150,8 +150,18 @@ http {{
     return conf
 
 
-def haproxy_conf(folder: Path, port: int, upstream: int) -> Path:
-    conf = folder / "haproxy.cfg"
+def haproxy_conf(
+    folder: Path,
+    port: int,
+    upstream: int,
+    *,
+    name: str = "haproxy",
+    bind: str = "",
+    server: str = "",
+) -> Path:
+    """HAProxy 2.6 in front of `upstream`; `bind` and `server` add options to each side
+    (proxy_mtls.py's pair: TLS)."""
+    conf = folder / f"{name}.cfg"
     conf.write_text(
         f"""
 global
@@ -163,11 +173,11 @@ defaults
   timeout server 30s
   option http-keep-alive
 frontend bench
-  bind 127.0.0.1:{port}
+  bind 127.0.0.1:{port} {bind}
   default_backend app
 backend app
   http-reuse always
-  server app 127.0.0.1:{upstream}
+  server app 127.0.0.1:{upstream} {server}
 """
     )
     return conf

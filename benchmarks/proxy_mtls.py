@@ -38,10 +38,10 @@ import uvloop
 from cryptography.hazmat.primitives import serialization
 from proxy_http import (
     Latency,
-    children,
     cpu_seconds,
     ensure_tools,
     free_port,
+    haproxy_conf,
     hey,
     load_note,
     nginx_conf,
@@ -66,15 +66,22 @@ ISSUER = new_issuer(ANCHOR, "cluster.local", NOW)
 CPU_RATE = 1000  # a pair on one core: 2000 rps would overload it on a busy machine
 
 
-def credentials(account: str) -> Credentials:
+def leaf_of(account: str) -> KeyPair:
+    """A mesh leaf for the account's identity, from ISSUER."""
     key = new_key()
     identity, spiffe = identity_name(account, "default"), spiffe_id(account, "default")
     leaf = issue_leaf(ISSUER, certificate_request(key, identity, spiffe), identity, spiffe, NOW)
+    return KeyPair(leaf, key)
+
+
+def credentials(account: str) -> Credentials:
+    pair = leaf_of(account)
+    identity, leaf = identity_name(account, "default"), pair.cert
     roots = ANCHOR.cert.public_bytes(serialization.Encoding.PEM)
     der = serialization.Encoding.DER
     return Credentials(
         identity,
-        KeyPair(leaf, key).key_pem(),
+        pair.key_pem(),
         leaf.public_bytes(der),
         (ISSUER.cert.public_bytes(der),),
         roots,
@@ -149,65 +156,41 @@ def proxy_pair(app_port: int, pair: Pair) -> Iterator[tuple[int, list[int]]]:
             process.join(timeout=10)
 
 
-def haproxy_pair_confs(
-    folder: Path, app: int, inbound: int, outbound: int, tls: bool
-) -> list[Path]:
-    """The same pair made of HAProxy 2.6, the baseline: the server side terminates mTLS
-    (client certificate required, from the mesh's anchor) in front of the app, the
-    client side originates it with its own leaf and checks the server's identity."""
-    server_tls = client_tls = ""
-    if tls:
-        for account in ("server", "client"):
-            key = new_key()
-            identity, spiffe = identity_name(account, "default"), spiffe_id(account, "default")
-            csr = certificate_request(key, identity, spiffe)
-            leaf = issue_leaf(ISSUER, csr, identity, spiffe, NOW)
-            pem = serialization.Encoding.PEM
-            chain = leaf.public_bytes(pem) + ISSUER.cert.public_bytes(pem)
-            (folder / f"{account}.pem").write_bytes(chain + KeyPair(leaf, key).key_pem())
-        (folder / "anchor.pem").write_bytes(ANCHOR.cert.public_bytes(serialization.Encoding.PEM))
-        trust = f"ca-file {folder / 'anchor.pem'} verify required"
-        server_tls = f"ssl crt {folder / 'server.pem'} {trust} alpn http/1.1"
-        name = identity_name("server", "default")
-        client_tls = f"ssl crt {folder / 'client.pem'} {trust} verifyhost {name} alpn http/1.1"
-    confs = []
-    for role, port, upstream, bind_tls, server_tls_ in (
-        ("server", inbound, app, server_tls, ""),
-        ("client", outbound, inbound, "", client_tls),
-    ):
-        conf = folder / f"haproxy-{role}.cfg"
-        conf.write_text(
-            f"""
-global
-  nbthread 1
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-  option http-keep-alive
-frontend bench
-  bind 127.0.0.1:{port} {bind_tls}
-  default_backend app
-backend app
-  http-reuse always
-  server app 127.0.0.1:{upstream} {server_tls_}
-"""
-        )
-        confs.append(conf)
-    return confs
+def haproxy_tls(folder: Path) -> tuple[str, str]:
+    """The HAProxy pair's TLS options, server side and client side: the server terminates
+    mTLS (a client certificate from the mesh's anchor required) in front of the app, the
+    client originates it with its own leaf and checks the server's identity."""
+    pem = serialization.Encoding.PEM
+    for account in ("server", "client"):
+        pair = leaf_of(account)
+        chain = pair.cert.public_bytes(pem) + ISSUER.cert.public_bytes(pem)
+        (folder / f"{account}.pem").write_bytes(chain + pair.key_pem())
+    (folder / "anchor.pem").write_bytes(ANCHOR.cert.public_bytes(pem))
+    trust = f"ca-file {folder / 'anchor.pem'} verify required alpn http/1.1"
+    name = identity_name("server", "default")
+    return (
+        f"ssl crt {folder / 'server.pem'} {trust}",
+        f"ssl crt {folder / 'client.pem'} {trust} verifyhost {name}",
+    )
 
 
 @contextmanager
 def haproxy_pair(folder: Path, app_port: int, tls: bool) -> Iterator[tuple[int, list[int]]]:
+    """The same pair made of HAProxy 2.6, the baseline: the client side's port and both
+    processes' pids."""
     inbound, outbound = free_port(), free_port()
+    server_tls, client_tls = haproxy_tls(folder) if tls else ("", "")
+    confs = (
+        haproxy_conf(folder, inbound, app_port, name="haproxy-server", bind=server_tls),
+        haproxy_conf(folder, outbound, inbound, name="haproxy-client", server=client_tls),
+    )
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        for conf in haproxy_pair_confs(folder, app_port, inbound, outbound, tls):
+        for conf in confs:
             processes.append(start(["haproxy", "-db", "-f", str(conf)]))
         wait_listening(inbound, process=processes[0])
         wait_listening(outbound, process=processes[1])
-        yield outbound, [(children(p.pid) or [p.pid])[0] for p in processes]
+        yield outbound, [process.pid for process in processes]  # (as proxy_http.py's)
     finally:
         for process in processes:
             process.terminate()
