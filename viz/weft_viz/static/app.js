@@ -144,8 +144,10 @@ function tapPage(ns, config) {
 }
 
 let config = null;
+let shown = 0;  // which show() the page is: a render still awaited for an earlier one is dropped
 
 async function show() {
+  const mine = ++shown;
   clearTimeout(timer);
   clearTimeout(tapRetry);
   if (tapSource) { tapSource.close(); tapSource = null; }
@@ -160,12 +162,20 @@ async function show() {
   if (page === "tap") { tapPage(ns, config); main.dataset.loaded = "true"; return; }
   const render = pages[page] || pages.namespaces;
   const draw = async () => {
+    let html, failed = false;
     try {
-      main.innerHTML = await render(ns);
+      html = await render(ns);
+    } catch (error) {
+      html = `<p class="error" data-testid="error">${esc(error.message)}</p>`;
+      failed = true;
+    }
+    // The user (or a test) went to another page while this one was fetched: drawing it
+    // now would replace that page, the tap page's form and table among them.
+    if (mine !== shown) return;
+    main.innerHTML = html;
+    if (!failed) {
       status.textContent = "updated " + new Date().toLocaleTimeString();
       main.dataset.loaded = "true";
-    } catch (error) {
-      main.innerHTML = `<p class="error" data-testid="error">${esc(error.message)}</p>`;
     }
     timer = setTimeout(draw, POLL_MS);
   };
